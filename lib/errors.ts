@@ -1,0 +1,149 @@
+/**
+ * Typed errors. Every error pg-consul raises is a {@link PgConsulError}: match on the class
+ * or on `code`, never on the message.
+ *
+ * @example
+ * ```ts
+ * import { PgConsulError } from 'pg-consul';
+ * try {
+ *   await pool.query('INSERT INTO t VALUES (1)');
+ * } catch (err) {
+ *   if (err instanceof PgConsulError && err.outcome === 'unknown') {
+ *     // the INSERT may or may not have committed: check before repeating it
+ *   }
+ * }
+ * ```
+ * @module
+ */
+
+/**
+ * Whether the statement that failed ran on the server.
+ * - `not-executed`: it certainly did not run (safe to repeat);
+ * - `unknown`: it may have run and even committed (the connection was lost after sending);
+ * - `executed`: the server ran it and answered with an error (a constraint violation…).
+ */
+export type Outcome = 'not-executed' | 'unknown' | 'executed';
+
+/** Machine-readable codes of pg-consul's own errors. */
+export type PgConsulErrorCode =
+  | 'PGCONSUL_NO_PRIMARY'
+  | 'PGCONSUL_NO_REPLICA'
+  | 'PGCONSUL_FAILOVER_TIMEOUT'
+  | 'PGCONSUL_OUTCOME_UNKNOWN'
+  | 'PGCONSUL_DISCOVERY'
+  | 'PGCONSUL_NOT_WRITABLE'
+  | 'PGCONSUL_POOL_ENDED'
+  | 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN'
+  | 'PGCONSUL_ROW_COUNT';
+
+/** Options common to every {@link PgConsulError}. */
+export interface PgConsulErrorOptions {
+  /** The underlying error (pg's, Node's or Consul's). */
+  cause?: unknown;
+  /** Whether the failed statement ran. Defaults to `not-executed`. */
+  outcome?: Outcome;
+  /** Address (`host:port`) of the node involved, if any. */
+  node?: string | undefined;
+  /** How many attempts were made before giving up. */
+  attempts?: number;
+}
+
+/**
+ * Base class of all pg-consul errors.
+ */
+export class PgConsulError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: PgConsulErrorCode;
+  /** Whether the failed statement ran: see {@link Outcome}. */
+  readonly outcome: Outcome;
+  /** Address of the node involved, when one was. */
+  readonly node: string | undefined;
+  /** Attempts made (1 when nothing was retried). */
+  readonly attempts: number;
+  /** The SQLSTATE of the underlying PostgreSQL error, when there was one. */
+  readonly sqlState: string | undefined;
+
+  /** @param message human-readable, never contains secrets */
+  constructor(code: PgConsulErrorCode, message: string, options: PgConsulErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.outcome = options.outcome ?? 'not-executed';
+    this.node = options.node;
+    this.attempts = options.attempts ?? 1;
+    const sqlState = (options.cause as { code?: unknown } | undefined)?.code;
+    this.sqlState = typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? sqlState : undefined;
+  }
+}
+
+/** No writable primary could be found before `failoverTimeoutMillis` ran out. Nothing ran. */
+export class NoPrimaryError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_NO_PRIMARY', message, { ...options, outcome: 'not-executed' });
+  }
+}
+
+/** No replica is passing and `readFallback` is `'fail'`. Nothing ran. */
+export class NoReplicaError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_NO_REPLICA', message, { ...options, outcome: 'not-executed' });
+  }
+}
+
+/**
+ * Every attempt failed with an error that means "did not run" until `failoverTimeoutMillis`
+ * ran out. `cause` is the first meaningful error seen. Nothing ran: safe to repeat later.
+ */
+export class FailoverTimeoutError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_FAILOVER_TIMEOUT', message, { ...options, outcome: 'not-executed' });
+  }
+}
+
+/**
+ * The connection was lost after the statement was sent to the primary (a failover under
+ * way): it may or may not have run and committed. Never retried automatically.
+ */
+export class OutcomeUnknownError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_OUTCOME_UNKNOWN', message, { ...options, outcome: 'unknown' });
+  }
+}
+
+/**
+ * Consul could not be asked or answered something unusable. Emitted as a `discoveryError`
+ * event (the last good topology stays in force); thrown only when no topology was ever
+ * received before `failoverTimeoutMillis`.
+ */
+export class DiscoveryError extends PgConsulError {
+  /** HTTP status Consul answered with, if it answered. */
+  readonly status: number | undefined;
+  /** @param message description; @param options see {@link PgConsulErrorOptions} plus `status` */
+  constructor(message: string, options: PgConsulErrorOptions & { status?: number } = {}) {
+    super('PGCONSUL_DISCOVERY', message, { ...options, outcome: 'not-executed' });
+    this.status = options.status;
+  }
+}
+
+/**
+ * A node Consul lists as primary is in recovery (read-only): its role check failed, or it
+ * rejected a write with `25006`. The node is skipped until the topology changes.
+ */
+export class NotWritableError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_NOT_WRITABLE', message, { ...options, outcome: 'not-executed' });
+  }
+}
+
+/** The pool was ended (`end()` was called). Nothing ran. */
+export class PoolEndedError extends PgConsulError {
+  /** @param message description */
+  constructor(message = 'Cannot use a pool after calling end on the pool') {
+    super('PGCONSUL_POOL_ENDED', message, { outcome: 'not-executed' });
+  }
+}
