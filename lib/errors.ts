@@ -71,8 +71,12 @@ export class PgConsulError extends Error {
     this.outcome = options.outcome ?? 'not-executed';
     this.node = options.node;
     this.attempts = options.attempts ?? 1;
-    const sqlState = (options.cause as { code?: unknown } | undefined)?.code;
-    this.sqlState = typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? sqlState : undefined;
+    const cause = options.cause as { code?: unknown; severity?: unknown } | null | undefined;
+    const causeCode = cause?.code;
+    this.sqlState =
+      typeof causeCode === 'string' && /^[0-9A-Z]{5}$/.test(causeCode) && typeof cause?.severity === 'string'
+        ? causeCode
+        : undefined;
   }
 }
 

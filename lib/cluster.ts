@@ -1,0 +1,326 @@
+import type { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import type { DiscoverySource } from './discovery/discovery-source.js';
+import type { PoolEvents } from './events.js';
+import type { Logger } from './log.js';
+import { NodePool } from './pooling/node-pool.js';
+import type { RetryDeps } from './retry/run-with-retry.js';
+import { backoffDelay } from './retry/backoff.js';
+import type { DiscoveredNode, TopologyUpdate } from './topology/node.js';
+import { selectPrimary, selectReplica } from './topology/select.js';
+import type { ReadFallback, Selection } from './topology/select.js';
+import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode } from './topology/snapshot.js';
+import type { TopologySnapshot } from './topology/snapshot.js';
+import { NoPrimaryError, PoolEndedError } from './errors.js';
+import type { Outcome } from './errors.js';
+
+/** Settings the cluster core needs (a subset of the resolved options). */
+export interface ClusterSettings {
+  readonly pg: Readonly<pg.PoolConfig>;
+  readonly failoverTimeoutMillis: number;
+  readonly readFallback: ReadFallback;
+  readonly retryInitialDelayMillis: number;
+  readonly retryMaxDelayMillis: number;
+  /** How long a node found read-only is skipped before it is checked again. */
+  readonly invalidationMillis: number;
+}
+
+/** The emitters events are delivered to: the Pool facade and its two role views. */
+export interface ClusterEmitters {
+  readonly pool: EventEmitter;
+  readonly primary: EventEmitter;
+  readonly replica: EventEmitter;
+}
+
+type PgEvent = 'connect' | 'acquire' | 'release' | 'remove' | 'error';
+
+/**
+ * The state behind a {@link Pool}: the topology snapshot, the node pools, the discovery
+ * source and the waiters of the retry loop. Internal; the Pool facade and its views
+ * delegate to it.
+ */
+export class Cluster {
+  readonly #settings: ClusterSettings;
+  readonly #source: DiscoverySource;
+  readonly #emitters: ClusterEmitters;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #topology: TopologySnapshot = EMPTY_TOPOLOGY;
+  readonly #pools = new Map<string, NodePool>();
+  readonly #retiring = new Set<NodePool>();
+  readonly #waiters = new Set<() => void>();
+  #ending = false;
+  #ended = false;
+  #endPromise: Promise<void> | undefined;
+  #turn = 0;
+  #lastDiscoveryError: Error | undefined;
+  // failover timing
+  #confirmed: DiscoveredNode | undefined;
+  #troubleSince: number | undefined;
+  #primaryNamedAt: number | undefined;
+
+  /**
+   * @param settings resolved settings
+   * @param source where the topology comes from (started here)
+   * @param emitters where events go
+   * @param log logger (already redacting)
+   * @param now clock (injectable for tests)
+   */
+  constructor(settings: ClusterSettings, source: DiscoverySource, emitters: ClusterEmitters, log: Logger, now: () => number = Date.now) {
+    this.#settings = settings;
+    this.#source = source;
+    this.#emitters = emitters;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  /** Starts discovery. Called once, after the Pool and its views exist. */
+  start(): void {
+    this.#source.start({
+      onUpdate: (update) => this.#onUpdate(update),
+      onError: (error, info) => this.#onDiscoveryError(error, info),
+      onSkippedEntry: (reason) => this.#log('debug', 'skipped a malformed discovery entry', { reason }),
+    });
+  }
+
+  /** The topology now in force. */
+  get topology(): TopologySnapshot {
+    return this.#topology;
+  }
+
+  /** Whether `end()` was called. */
+  get ending(): boolean {
+    return this.#ending;
+  }
+
+  /** Whether `end()` finished. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** HTTP requests the discovery source made. */
+  get discoveryRequests(): number {
+    return this.#source.requestCount;
+  }
+
+  /** Requests waiting in the retry loop for a topology change. */
+  get waiters(): number {
+    return this.#waiters.size;
+  }
+
+  /** Sums a pg.Pool counter over the node pools (optionally of one role), retiring ones included. */
+  count(counter: 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount', role?: 'primary' | 'replica'): number {
+    let sum = 0;
+    for (const p of this.#pools.values()) if (!role || p.role === role) sum += p.pg[counter];
+    for (const p of this.#retiring) if (!role || p.role === role) sum += p.pg[counter];
+    return sum;
+  }
+
+  /** Selection for an intent; expires stale invalidations first. */
+  select(intent: 'primary' | 'replica'): Selection {
+    this.#setTopology(expireInvalidations(this.#topology, this.#now()));
+    if (intent === 'primary') return selectPrimary(this.#topology);
+    return selectReplica(this.#topology, (a) => this.#pools.get(`replica|${a}`)?.load ?? 0, this.#settings.readFallback, this.#turn++);
+  }
+
+  /** The node pool for a node in a role, created on first use. */
+  nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
+    const key = `${role}|${node.address}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new NodePool(this.#settings.pg, node, role, {
+        forward: (event, args, from) => this.#forward(event, args, from),
+        confirmed: (from) => this.#onConfirmed(from),
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** The dependencies of the retry loop, bound to this cluster. */
+  retryDeps(intent: 'primary' | 'replica'): RetryDeps {
+    return {
+      select: () => this.select(intent),
+      invalidate: (address) => this.#invalidate(address),
+      refresh: () => this.#source.refresh(),
+      waitForChange: (ms) => this.#waitForChange(ms),
+      isEnding: () => this.#ending,
+      now: this.#now,
+      backoff: (attempt) =>
+        backoffDelay(attempt, { initialMillis: this.#settings.retryInitialDelayMillis, maxMillis: this.#settings.retryMaxDelayMillis }),
+      failoverTimeoutMillis: this.#settings.failoverTimeoutMillis,
+      discovered: () => this.#topology.discovered,
+      lastDiscoveryError: () => this.#lastDiscoveryError,
+      onRetry: (info) => this.#onRetry(intent, info),
+      onPrimaryTrouble: () => {
+        this.#troubleSince ??= this.#now();
+      },
+    };
+  }
+
+  /**
+   * Resolves with the topology once it names a primary; rejects with NoPrimaryError after
+   * `timeoutMillis`, or PoolEndedError when the pool ends first.
+   */
+  async waitForPrimary(timeoutMillis: number): Promise<TopologySnapshot> {
+    const deadline = this.#now() + timeoutMillis;
+    for (;;) {
+      if (this.#ending) throw new PoolEndedError();
+      if (this.#topology.primary) return this.#topology;
+      const remaining = deadline - this.#now();
+      if (remaining <= 0) {
+        const why = this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered';
+        throw new NoPrimaryError(`no primary after ${timeoutMillis} ms: ${why}`, { cause: this.#lastDiscoveryError });
+      }
+      await this.#waitForChange(remaining);
+    }
+  }
+
+  /**
+   * Stops discovery (aborting the in-flight request), wakes every waiting retry loop (they
+   * fail with PoolEndedError) and ends every node pool. Idempotent.
+   */
+  end(): Promise<void> {
+    if (!this.#endPromise) {
+      this.#ending = true;
+      this.#wakeWaiters();
+      this.#endPromise = (async () => {
+        await this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) }));
+        const all = [...this.#pools.values(), ...this.#retiring];
+        this.#pools.clear();
+        await Promise.all(all.map((p) => p.retire()));
+        this.#retiring.clear();
+        this.#ended = true;
+      })();
+    }
+    return this.#endPromise;
+  }
+
+  #onUpdate(update: TopologyUpdate): void {
+    if (this.#ending) return;
+    this.#lastDiscoveryError = undefined;
+    this.#setTopology(applyUpdate(this.#topology, update, this.#now()));
+  }
+
+  #onDiscoveryError(error: Error, info: { attempt: number; retryInMillis: number }): void {
+    if (this.#ending) return;
+    this.#lastDiscoveryError = error;
+    this.#log('warn', 'discovery round failed; keeping the last known topology', {
+      error: error.message,
+      attempt: info.attempt,
+      retryInMillis: info.retryInMillis,
+    });
+    this.#emit(undefined, 'discoveryError', [{ error, attempt: info.attempt, retryInMillis: info.retryInMillis }]);
+  }
+
+  #invalidate(address: string): void {
+    const now = this.#now();
+    this.#log('info', 'primary candidate is read-only; skipping it', { node: address });
+    this.#setTopology(invalidateNode(this.#topology, address, now, now + this.#settings.invalidationMillis));
+  }
+
+  #setTopology(next: TopologySnapshot): void {
+    const previous = this.#topology;
+    if (next === previous) return;
+    this.#topology = next;
+    const now = this.#now();
+    if (next.primary && next.primary.address !== this.#confirmed?.address && next.primary.address !== previous.primary?.address) {
+      this.#primaryNamedAt = now;
+    }
+    if (previous.primary && next.primary?.address !== previous.primary.address) this.#troubleSince ??= now;
+    this.#reconcile(next);
+    this.#log('debug', 'topology changed', {
+      version: next.version,
+      primary: next.primary?.address,
+      replicas: next.replicas.map((r) => r.address),
+    });
+    this.#emit(undefined, 'topology', [{ previous, current: next }]);
+    this.#wakeWaiters();
+  }
+
+  /** Retires node pools whose node lost the role they were opened for. */
+  #reconcile(t: TopologySnapshot): void {
+    const replicas = new Set(t.replicas.map((r) => r.address));
+    for (const [key, pool] of this.#pools) {
+      const keep = pool.role === 'primary' ? pool.address === t.primary?.address : replicas.has(pool.address);
+      if (keep) continue;
+      this.#pools.delete(key);
+      this.#retiring.add(pool);
+      this.#log('debug', 'closing connections of a node that lost its role', { node: pool.address, role: pool.role });
+      void pool.retire().then(() => this.#retiring.delete(pool));
+    }
+  }
+
+  #onConfirmed(pool: NodePool): void {
+    const now = this.#now();
+    const from = this.#confirmed;
+    if (from?.address !== pool.address) {
+      if (from) {
+        const since = this.#troubleSince ?? this.#primaryNamedAt ?? now;
+        this.#emit(undefined, 'failover', [
+          { from, to: pool.node, durationMillis: now - since, sinceTopologyChangeMillis: now - (this.#primaryNamedAt ?? now) },
+        ]);
+        this.#log('info', 'writes moved to a new primary', { from: from.address, to: pool.address, durationMillis: now - since });
+      }
+      this.#confirmed = pool.node;
+    }
+    this.#troubleSince = undefined;
+  }
+
+  #onRetry(role: 'primary' | 'replica', info: { attempt: number; delayMillis: number; node: string | undefined; error: Error; outcome: Outcome }): void {
+    this.#log('debug', 'retrying', { role, attempt: info.attempt, delayMillis: info.delayMillis, node: info.node, error: info.error.message });
+    this.#emit(role, 'retry', [{ role, ...info }]);
+  }
+
+  #waitForChange(ms: number): Promise<void> {
+    if (this.#ending) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve();
+      };
+      // Not unref'd: a statement waiting out a failover keeps the process alive, as a
+      // pending pg.Pool checkout does.
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+    });
+  }
+
+  #wakeWaiters(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  #forward(event: PgEvent, args: unknown[], from: NodePool): void {
+    if (event === 'error') {
+      const delivered = this.#emit(from.role, 'error', args);
+      if (!delivered) {
+        this.#log('warn', 'idle client error (no error listener on the pool)', {
+          node: from.address,
+          error: (args[0] as Error | undefined)?.message,
+        });
+      }
+      return;
+    }
+    this.#emit(from.role, event, args);
+  }
+
+  /**
+   * Emits on the Pool and on the view of `role` (when given). `error` is only emitted where
+   * a listener exists, so it can never crash the process. Returns whether anyone listened.
+   */
+  #emit<K extends keyof PoolEvents>(role: 'primary' | 'replica' | undefined, event: K, args: unknown[]): boolean {
+    let delivered = false;
+    const targets = role ? [this.#emitters[role], this.#emitters.pool] : [this.#emitters.pool];
+    for (const target of targets) {
+      if (target.listenerCount(event) === 0) continue;
+      delivered = true;
+      try {
+        target.emit(event, ...args);
+      } catch (err) {
+        this.#log('error', `a '${String(event)}' listener threw`, { error: String(err) });
+      }
+    }
+    return delivered;
+  }
+}

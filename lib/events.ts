@@ -1,0 +1,94 @@
+import type pg from 'pg';
+import type { DiscoveredNode } from './topology/node.js';
+import type { TopologySnapshot } from './topology/snapshot.js';
+import type { Outcome } from './errors.js';
+
+/**
+ * Payload of the `topology` event: fired only when the snapshot changed (a new primary, a
+ * replica came or went, a node was invalidated…), never for a Consul index bump alone.
+ */
+export interface TopologyEvent {
+  /** The snapshot before the change. */
+  readonly previous: TopologySnapshot;
+  /** The snapshot now in force. */
+  readonly current: TopologySnapshot;
+}
+
+/**
+ * Payload of the `failover` event: fired when the first connection to a new primary passed
+ * its role check (writes can flow again).
+ */
+export interface FailoverEvent {
+  /** The primary writes went to before (undefined if none was ever confirmed). */
+  readonly from: DiscoveredNode | undefined;
+  /** The new, confirmed writable primary. */
+  readonly to: DiscoveredNode;
+  /**
+   * Milliseconds from the first sign of trouble (first failed attempt on the old primary, or
+   * the topology change that removed it, whichever came first) to the confirmation.
+   */
+  readonly durationMillis: number;
+  /** Milliseconds from the topology change that named the new primary to the confirmation. */
+  readonly sinceTopologyChangeMillis: number;
+}
+
+/** Payload of the `retry` event: an attempt failed in a way that is safe to repeat. */
+export interface RetryEvent {
+  /** The path: `primary` (writes, `pool.query`) or `replica` (`pool.replica`). */
+  readonly role: 'primary' | 'replica';
+  /** 1 for the first failed attempt. */
+  readonly attempt: number;
+  /** The longest the next attempt waits (it starts earlier if the topology changes). */
+  readonly delayMillis: number;
+  /** Address of the node that failed, when one was tried. */
+  readonly node: string | undefined;
+  /** The error of this attempt. */
+  readonly error: Error;
+  /** Whether the failed attempt ran: `not-executed`, or `unknown` on a replica. */
+  readonly outcome: Outcome;
+}
+
+/** Payload of the `discoveryError` event: a discovery round failed; the last topology stays. */
+export interface DiscoveryErrorEvent {
+  /** What went wrong (never contains the Consul token). */
+  readonly error: Error;
+  /** Consecutive failed rounds, 1 for the first. */
+  readonly attempt: number;
+  /** When the next round starts. */
+  readonly retryInMillis: number;
+}
+
+/**
+ * Every event a {@link Pool} (and its `primary` / `replica` views) emits, with listener
+ * arguments. The first five are pg.Pool's own, with the same meaning.
+ *
+ * @example
+ * ```ts
+ * pool.on('failover', ({ from, to, durationMillis }) =>
+ *   console.log(`writes moved ${from?.name} → ${to.name} in ${durationMillis} ms`));
+ * pool.on('error', (err) => console.error('idle client error', err));
+ * ```
+ */
+export interface PoolEvents {
+  /** A new client connected (and, on the primary path, passed its role check). */
+  connect: [client: pg.PoolClient];
+  /** A client was checked out. */
+  acquire: [client: pg.PoolClient];
+  /** A client was returned (`err` set when it was released with an error). */
+  release: [err: Error | undefined, client: pg.PoolClient];
+  /** A client was closed and removed. */
+  remove: [client: pg.PoolClient];
+  /**
+   * An idle client failed (its server went away). Emitted only when a listener exists;
+   * otherwise the error is logged at debug level and the process does not crash.
+   */
+  error: [err: Error, client: pg.PoolClient];
+  /** The topology changed. */
+  topology: [event: TopologyEvent];
+  /** Writes moved to a new confirmed primary. */
+  failover: [event: FailoverEvent];
+  /** An attempt is being retried. */
+  retry: [event: RetryEvent];
+  /** A discovery round failed. */
+  discoveryError: [event: DiscoveryErrorEvent];
+}

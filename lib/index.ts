@@ -1,0 +1,34 @@
+/**
+ * pg-consul: a drop-in `pg.Pool` that follows a Patroni PostgreSQL cluster's primary and
+ * replicas through Consul.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from 'pg-consul';
+ * const pool = new Pool({ service: 'pglab', user: 'app', database: 'app' });
+ * await pool.query('SELECT 1');
+ * await pool.end();
+ * ```
+ * @module
+ */
+export { Pool, RolePool } from './pool.js';
+export type { PoolOptions, ConsulOptions } from './options.js';
+export type { Logger, LogLevel } from './log.js';
+export type { PoolEvents, TopologyEvent, FailoverEvent, RetryEvent, DiscoveryErrorEvent } from './events.js';
+export type { TopologySnapshot } from './topology/snapshot.js';
+export type { DiscoveredNode, NodeRole, TopologyUpdate } from './topology/node.js';
+export type { ReadFallback } from './topology/select.js';
+export type { DiscoverySource, DiscoveryListener } from './discovery/discovery-source.js';
+export {
+  PgConsulError,
+  NoPrimaryError,
+  NoReplicaError,
+  FailoverTimeoutError,
+  OutcomeUnknownError,
+  DiscoveryError,
+  NotWritableError,
+  PoolEndedError,
+} from './errors.js';
+export type { Outcome, PgConsulErrorCode, PgConsulErrorOptions } from './errors.js';
+export { classify } from './retry/classify.js';
+export type { Classification, Phase } from './retry/classify.js';

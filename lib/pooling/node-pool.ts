@@ -1,0 +1,144 @@
+import pg from 'pg';
+import { NotWritableError } from '../errors.js';
+import type { DiscoveredNode } from '../topology/node.js';
+import { nodePoolConfig } from './node-config.js';
+
+/** What a node pool reports to its owner. Listeners never throw back. */
+export interface NodePoolEvents {
+  /** A pg.Pool event to forward (`connect`, `acquire`, `release`, `remove`, `error`). */
+  forward(event: 'connect' | 'acquire' | 'release' | 'remove' | 'error', args: unknown[], pool: NodePool): void;
+  /** A new connection passed the role check (primary pools only). */
+  confirmed(pool: NodePool): void;
+}
+
+/**
+ * `in_hot_standby` as last reported by the server to each client (ParameterStatus; PG ≥ 14).
+ * Kept beside the client, never written onto it.
+ */
+const hotStandby = new WeakMap<object, string>();
+
+/** Clients whose connection has ended or failed (kept beside them, never written onto them). */
+const lostClients = new WeakSet<object>();
+
+/**
+ * Whether a client's connection ended or failed: after such a loss an error raised by a
+ * query means the statement's outcome is unknown.
+ */
+export function connectionLost(client: object): boolean {
+  return lostClients.has(client);
+}
+
+type ClientClass = new (config?: pg.ClientConfig) => pg.Client;
+const roleAwareClasses = new WeakMap<ClientClass, ClientClass>();
+
+/**
+ * A subclass of the caller's Client class (pg.Client by default) that records the server's
+ * `in_hot_standby` ParameterStatus, which PostgreSQL ≥ 14 sends at startup and again on
+ * promotion: the role check then costs no round trip.
+ */
+function roleAwareClient(Base: ClientClass): ClientClass {
+  let Cls = roleAwareClasses.get(Base);
+  if (!Cls) {
+    Cls = class RoleAwareClient extends Base {
+      constructor(config?: pg.ClientConfig) {
+        super(config);
+        const connection = (this as unknown as { connection?: NodeJS.EventEmitter }).connection;
+        const lost = (): void => {
+          lostClients.add(this);
+        };
+        connection?.once('end', lost);
+        connection?.once('error', lost);
+        connection?.on('parameterStatus', (msg: { parameterName?: string; parameterValue?: string }) => {
+          if (msg.parameterName === 'in_hot_standby' && typeof msg.parameterValue === 'string') {
+            hotStandby.set(this, msg.parameterValue);
+          }
+        });
+      }
+    };
+    roleAwareClasses.set(Base, Cls);
+  }
+  return Cls;
+}
+
+/**
+ * Whether a freshly connected client's server is in recovery (read-only).
+ * Uses `in_hot_standby` when the server reported it, else `SELECT pg_is_in_recovery()`.
+ */
+export async function isInRecovery(client: pg.PoolClient | pg.Client): Promise<boolean> {
+  const reported = hotStandby.get(client);
+  if (reported !== undefined) return reported === 'on';
+  const res = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+  return res.rows[0]?.r === true;
+}
+
+/**
+ * One pg.Pool for one node in one role. Primary pools check every new connection is
+ * writable and fail the acquisition with {@link NotWritableError} when it is not.
+ * Retiring ends the pg.Pool: idle clients close at once, checked-out ones are destroyed
+ * when released.
+ */
+export class NodePool {
+  /** The node this pool connects to. */
+  readonly node: DiscoveredNode;
+  /** The role connections are used in. */
+  readonly role: 'primary' | 'replica';
+  /** The underlying pg.Pool. */
+  readonly pg: pg.Pool;
+  #retired = false;
+  #endPromise: Promise<void> | undefined;
+
+  /**
+   * @param base the caller's pg options
+   * @param node the node
+   * @param role the role
+   * @param events where pool events go
+   */
+  constructor(base: Readonly<pg.PoolConfig>, node: DiscoveredNode, role: 'primary' | 'replica', events: NodePoolEvents) {
+    this.node = node;
+    this.role = role;
+    const config = nodePoolConfig(base, node);
+    const userOnConnect = (base as { onConnect?: (client: pg.PoolClient) => unknown }).onConnect;
+    const Base = ((base as { Client?: ClientClass }).Client ?? pg.Client) as ClientClass;
+    const onConnect = async (client: pg.PoolClient): Promise<void> => {
+      if (role === 'primary') {
+        if (await isInRecovery(client)) {
+          throw new NotWritableError(
+            `node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes`,
+            { node: node.address },
+          );
+        }
+        events.confirmed(this);
+      }
+      if (userOnConnect) await userOnConnect(client);
+    };
+    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect } as pg.PoolConfig);
+    for (const event of ['connect', 'acquire', 'release', 'remove', 'error'] as const) {
+      this.pg.on(event, (...args: unknown[]) => events.forward(event, args, this));
+    }
+  }
+
+  /** Address (`host:port`). */
+  get address(): string {
+    return this.node.address;
+  }
+
+  /** Whether this pool was retired (its node lost the role or left the topology). */
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  /** Clients checked out plus requests waiting for one: what "least busy" compares. */
+  get load(): number {
+    return this.pg.totalCount - this.pg.idleCount + this.pg.waitingCount;
+  }
+
+  /**
+   * Stops using this pool: idle connections close now, checked-out ones on release.
+   * Resolves when every connection is gone. Idempotent.
+   */
+  retire(): Promise<void> {
+    this.#retired = true;
+    this.#endPromise ??= this.pg.end().catch(() => undefined);
+    return this.#endPromise;
+  }
+}

@@ -1,0 +1,149 @@
+import {
+  FailoverTimeoutError,
+  NoPrimaryError,
+  NoReplicaError,
+  OutcomeUnknownError,
+  PoolEndedError,
+} from '../errors.js';
+import type { Outcome } from '../errors.js';
+import type { DiscoveredNode } from '../topology/node.js';
+import type { Selection } from '../topology/select.js';
+import { classify } from './classify.js';
+import type { Phase } from './classify.js';
+
+/**
+ * Thrown by an attempt to say in which phase its error happened. Internal: it never
+ * reaches the caller.
+ */
+export class AttemptFailure {
+  /**
+   * @param error the original error
+   * @param phase when it happened
+   * @param lost for `query` errors: whether the connection was lost (see {@link classify})
+   */
+  constructor(
+    readonly error: unknown,
+    readonly phase: Phase,
+    readonly lost = true,
+  ) {}
+}
+
+/** What the retry loop needs from the pool. */
+export interface RetryDeps {
+  /** Picks the node for this attempt. */
+  select(): Selection;
+  /** Stops writes to a node that proved read-only. */
+  invalidate(address: string): void;
+  /** Asks discovery for a fresh answer. */
+  refresh(): void;
+  /** Resolves after `ms`, or earlier when the topology changes or the pool ends. */
+  waitForChange(ms: number): Promise<void>;
+  /** Whether `end()` was called. */
+  isEnding(): boolean;
+  /** Current time in ms. */
+  now(): number;
+  /** Upper bound of the wait before attempt `attempt + 1`. */
+  backoff(attempt: number): number;
+  /** How long, in total, not-executed failures are retried. */
+  readonly failoverTimeoutMillis: number;
+  /** Whether discovery has ever answered (for the error message when nothing is known). */
+  discovered(): boolean;
+  /** The last discovery error, if discovery never answered. */
+  lastDiscoveryError(): Error | undefined;
+  /** Called before each wait. */
+  onRetry(info: { attempt: number; delayMillis: number; node: string | undefined; error: Error; outcome: Outcome }): void;
+  /** Called for every failed attempt on the primary path (failover timing). */
+  onPrimaryTrouble?(node: DiscoveredNode | undefined): void;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * Runs `attempt` on the node `deps.select()` picks, and again on not-executed failures
+ * (and, on the replica path, unknown-outcome ones) until it succeeds,
+ * `failoverTimeoutMillis` has passed, or the pool ends. Each wait is a jittered backoff that
+ * ends early when the topology changes. Errors the server answered with pass through
+ * unchanged; a lost connection on the primary path becomes {@link OutcomeUnknownError}.
+ *
+ * @param deps the pool's side
+ * @param intent which path: writes (`primary`) or reads (`replica`)
+ * @param attempt one try on a node; throws {@link AttemptFailure} to say the phase
+ */
+export async function runWithRetry<T>(
+  deps: RetryDeps,
+  intent: 'primary' | 'replica',
+  attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,
+): Promise<T> {
+  const start = deps.now();
+  const deadline = start + deps.failoverTimeoutMillis;
+  let firstError: unknown;
+  let lastNode: string | undefined;
+  for (let n = 1; ; n++) {
+    if (deps.isEnding()) throw new PoolEndedError();
+    const { node, role } = deps.select();
+    let error: Error;
+    let outcome: Outcome = 'not-executed';
+    if (node) {
+      try {
+        return await attempt(node, role);
+      } catch (thrown) {
+        const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
+        const c = classify(failure.error, failure.phase, role, failure.lost);
+        if (role === 'primary') deps.onPrimaryTrouble?.(node);
+        if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
+        if (c.refreshTopology) deps.refresh();
+        if (!c.retryable) {
+          if (c.outcome === 'unknown') {
+            throw new OutcomeUnknownError(
+              `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
+              { cause: failure.error, node: node.address, attempts: n },
+            );
+          }
+          throw failure.error;
+        }
+        error = asError(failure.error);
+        outcome = c.outcome;
+        firstError ??= failure.error;
+        lastNode = node.address;
+      }
+    } else {
+      if (intent === 'primary') deps.onPrimaryTrouble?.(undefined);
+      error =
+        intent === 'primary' || role === 'primary'
+          ? new NoPrimaryError('no writable primary is known right now')
+          : new NoReplicaError('no replica is passing its health checks');
+    }
+    const remaining = deadline - deps.now();
+    if (remaining <= 0) throw timeoutError(deps, intent, firstError, error, lastNode, n, deps.now() - start);
+    const delayMillis = Math.min(deps.backoff(n), remaining);
+    deps.onRetry({ attempt: n, delayMillis, node: node?.address, error, outcome });
+    await deps.waitForChange(delayMillis);
+  }
+}
+
+function timeoutError(
+  deps: RetryDeps,
+  intent: 'primary' | 'replica',
+  firstError: unknown,
+  lastError: Error,
+  node: string | undefined,
+  attempts: number,
+  elapsed: number,
+): Error {
+  if (firstError === undefined) {
+    // No node was ever available to try.
+    const cause = deps.discovered() ? undefined : deps.lastDiscoveryError();
+    const why = deps.discovered() ? '' : ' (discovery has not answered yet)';
+    const message = `${lastError.message} after ${elapsed} ms${why}`;
+    const options = { cause, attempts };
+    return intent === 'primary' || lastError instanceof NoPrimaryError
+      ? new NoPrimaryError(message, options)
+      : new NoReplicaError(message, options);
+  }
+  return new FailoverTimeoutError(
+    `gave up after ${attempts} attempts in ${elapsed} ms on the ${intent} path; the statement did not run (first error: ${asError(firstError).message})`,
+    { cause: firstError, node, attempts },
+  );
+}

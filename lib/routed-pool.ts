@@ -1,0 +1,240 @@
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import type { Cluster } from './cluster.js';
+import type { PoolEvents } from './events.js';
+import { PoolEndedError } from './errors.js';
+import { connectionLost } from './pooling/node-pool.js';
+import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
+import type { DiscoveredNode } from './topology/node.js';
+
+type Callback<T> = (err: Error | undefined, result?: T) => void;
+
+/** Calls a node-style callback outside the promise chain, so a throwing callback is not swallowed. */
+function settle<T>(promise: Promise<T>, cb: Callback<T>): void {
+  promise.then(
+    (result) => invoke(() => cb(undefined, result)),
+    (err: Error) => invoke(() => cb(err)),
+  );
+}
+
+function invoke(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+function isSubmittable(x: unknown): x is pg.Submittable {
+  return typeof x === 'object' && x !== null && typeof (x as { submit?: unknown }).submit === 'function';
+}
+
+/**
+ * The pg.Pool-compatible surface shared by {@link Pool} and its `primary` / `replica` views:
+ * `query`, `connect`, `end`, the counters and pg.Pool's events, with every statement routed
+ * by intent and retried across failovers. Not exported: use `Pool`, `pool.primary` or
+ * `pool.replica`.
+ */
+export abstract class RoutedPool extends EventEmitter implements pg.Pool {
+  /** The pg options every node pool is created with (defaults filled in like pg.Pool's). */
+  options: pg.PoolOptions;
+  /** @internal */
+  protected readonly cluster: Cluster;
+  /** @internal */
+  protected readonly intent: 'primary' | 'replica';
+
+  /**
+   * @param cluster the shared state
+   * @param intent `primary` for writes, `replica` for reads
+   * @param options pg options as reported by `options`
+   * @internal
+   */
+  protected constructor(cluster: Cluster, intent: 'primary' | 'replica', options: pg.PoolOptions) {
+    super();
+    this.cluster = cluster;
+    this.intent = intent;
+    this.options = options;
+  }
+
+  /** Connections open (idle or checked out) to the nodes of this path. */
+  get totalCount(): number {
+    return this.cluster.count('totalCount', this.#role);
+  }
+
+  /** Idle connections of this path. */
+  get idleCount(): number {
+    return this.cluster.count('idleCount', this.#role);
+  }
+
+  /** Requests waiting for a connection, including those waiting out a failover. */
+  get waitingCount(): number {
+    return this.cluster.count('waitingCount', this.#role) + this.cluster.waiters;
+  }
+
+  /** Connections closed because they reached `maxLifetimeSeconds`. */
+  get expiredCount(): number {
+    return this.cluster.count('expiredCount', this.#role);
+  }
+
+  /** Whether `end()` was called. */
+  get ending(): boolean {
+    return this.cluster.ending;
+  }
+
+  /** Whether `end()` finished. */
+  get ended(): boolean {
+    return this.cluster.ended;
+  }
+
+  /** The role whose node pools the counters sum (all roles for the Pool itself). */
+  get #role(): 'primary' | 'replica' | undefined {
+    return this.countsAllRoles ? undefined : this.intent;
+  }
+
+  /** Whether counters cover every node pool (the Pool) or only this path's (the views). @internal */
+  protected abstract get countsAllRoles(): boolean;
+
+  /**
+   * Runs a statement: on the primary for `pool` and `pool.primary`, on a replica for
+   * `pool.replica`. Same overloads as pg.Pool's `query` (promise and callback). Statements
+   * that certainly did not run are retried until `failoverTimeoutMillis`; see the README for
+   * exactly which failures are retried.
+   *
+   * @example
+   * ```ts
+   * const { rows } = await pool.replica.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
+   * ```
+   */
+  query<T extends pg.Submittable>(queryStream: T): T;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryArrayResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryConfig: pg.QueryConfig<I>): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryResult<R>>;
+  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, callback: (err: Error, result: pg.QueryArrayResult<R>) => void): void;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryText: string, values: pg.QueryConfigValues<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  query(text: unknown, values?: unknown, callback?: unknown): unknown {
+    if (typeof text === 'function') {
+      const err = new Error('Passing a function as the first parameter to pool.query is not supported');
+      const cb = typeof values === 'function' ? values : callback;
+      if (typeof cb === 'function') {
+        process.nextTick(() => (cb as Callback<unknown>)(err));
+        return undefined;
+      }
+      return Promise.reject(err);
+    }
+    if (typeof values === 'function') {
+      callback = values;
+      values = undefined;
+    }
+    if (isSubmittable(text)) return this.#submit(text);
+    const promise = this.run(text as string | pg.QueryConfig, values as unknown[] | undefined);
+    if (typeof callback === 'function') {
+      settle(promise, callback as Callback<pg.QueryResult>);
+      return undefined;
+    }
+    return promise;
+  }
+
+  /**
+   * Runs one statement with routing and retry. The entry point the query helpers build on.
+   * @internal
+   */
+  run<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.cluster.ending) return Promise.reject(new PoolEndedError());
+    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, async (node, role) => {
+      const pool = this.cluster.nodePool(node, role).pg;
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw new AttemptFailure(err, 'acquire');
+      }
+      try {
+        const result = await client.query<R>(text as pg.QueryConfig, values);
+        client.release();
+        return result;
+      } catch (err) {
+        const lost = connectionLost(client);
+        client.release(err as Error);
+        throw new AttemptFailure(err, 'query', lost);
+      }
+    });
+  }
+
+  /** A Submittable (cursor, stream) runs once, on the node selected now: it cannot be retried. */
+  #submit<T extends pg.Submittable>(submittable: T): T {
+    const { node, role } = this.cluster.select(this.intent);
+    if (!node || this.cluster.ending) {
+      const err = this.cluster.ending ? new PoolEndedError() : new Error(`no ${this.intent} node is available right now`);
+      process.nextTick(() => (submittable as unknown as { handleError?: (e: Error) => void }).handleError?.(err));
+      return submittable;
+    }
+    return this.cluster.nodePool(node, role).pg.query(submittable);
+  }
+
+  /**
+   * Checks out a client on this path's node (the primary for `pool.connect()`), retrying
+   * failed acquisitions across a failover like `query`. Inside the client nothing is retried
+   * (pg semantics); release it with `client.release()`, or `client.release(err)` to destroy
+   * it. A client whose node lost its role is destroyed on release.
+   *
+   * @example
+   * ```ts
+   * const client = await pool.connect();
+   * try { await client.query('BEGIN'); … await client.query('COMMIT'); } finally { client.release(); }
+   * ```
+   */
+  connect(): Promise<pg.PoolClient>;
+  connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+    const promise = this.acquire();
+    if (!callback) return promise;
+    promise.then(
+      (client) => invoke(() => callback(undefined, client, (release?: unknown) => client.release(release as boolean | Error | undefined))),
+      (err: Error) => invoke(() => callback(err, undefined, () => undefined)),
+    );
+  }
+
+  /**
+   * Acquisition with routing and retry (the promise form of `connect`).
+   * @internal
+   */
+  acquire(): Promise<pg.PoolClient> {
+    if (this.cluster.ending) return Promise.reject(new PoolEndedError());
+    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, async (node: DiscoveredNode, role) => {
+      try {
+        return await this.cluster.nodePool(node, role).pg.connect();
+      } catch (err) {
+        throw new AttemptFailure(err, 'acquire');
+      }
+    });
+  }
+
+  /** Ends the pool. See {@link Pool.end}. */
+  abstract end(): Promise<void>;
+  abstract end(callback: () => void): void;
+
+  /**
+   * Adds a listener; typed for pg-consul's events and pg.Pool's.
+   * @param event event name (see {@link PoolEvents})
+   * @param listener its listener
+   */
+  override on<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
+  override on(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return super.on(event, listener);
+  }
+
+  /**
+   * Adds a one-time listener; typed for pg-consul's events and pg.Pool's.
+   * @param event event name (see {@link PoolEvents})
+   * @param listener its listener
+   */
+  override once<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
+  override once(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return super.once(event, listener);
+  }
+}

@@ -1,0 +1,179 @@
+import type { DiscoveredNode, TopologyUpdate } from './node.js';
+
+/**
+ * An immutable view of the cluster at one moment: what the discovery source last said,
+ * plus which primaries pg-consul itself found not writable.
+ *
+ * Snapshots are only ever replaced, never changed: {@link applyUpdate} and
+ * {@link invalidateNode} return a new snapshot, or the same object when nothing changed, so
+ * `previous !== current` means "something changed".
+ *
+ * @example
+ * ```ts
+ * pool.on('topology', ({ previous, current }) => {
+ *   console.log(`primary ${previous.primary?.address} → ${current.primary?.address}`);
+ * });
+ * ```
+ */
+export interface TopologySnapshot {
+  /** Increases by one on every change; 0 for the empty snapshot before discovery answered. */
+  readonly version: number;
+  /** The source's index (Consul `X-Consul-Index`) of the answer this snapshot is built on. */
+  readonly index: number;
+  /** Which discovery source produced the last answer (e.g. `consul-health`); `''` before any. */
+  readonly source: string;
+  /** Whether the discovery source has answered at least once. */
+  readonly discovered: boolean;
+  /** Every healthy node the source reported, in its order. */
+  readonly nodes: readonly DiscoveredNode[];
+  /**
+   * Nodes tagged primary and not currently invalidated, best first (higher
+   * `modifyIndex` first). Usually one; two during a switchover.
+   */
+  readonly primaryCandidates: readonly DiscoveredNode[];
+  /** The node writes go to: the first primary candidate, if any. */
+  readonly primary: DiscoveredNode | undefined;
+  /** Nodes tagged replica (never the current primary's address). */
+  readonly replicas: readonly DiscoveredNode[];
+  /**
+   * Nodes tagged primary that pg-consul found read-only (role check or `25006`), by
+   * address, with the `modifyIndex` they had then and the time (ms since epoch) until which
+   * they are skipped. Cleared when the source re-registers the node or it stops being primary.
+   */
+  readonly invalidated: ReadonlyMap<string, { readonly modifyIndex: number; readonly until: number }>;
+}
+
+/** The snapshot before discovery has answered: no nodes, no primary. */
+export const EMPTY_TOPOLOGY: TopologySnapshot = Object.freeze({
+  version: 0,
+  index: 0,
+  source: '',
+  discovered: false,
+  nodes: Object.freeze([]) as readonly DiscoveredNode[],
+  primaryCandidates: Object.freeze([]) as readonly DiscoveredNode[],
+  primary: undefined,
+  replicas: Object.freeze([]) as readonly DiscoveredNode[],
+  invalidated: new Map(),
+});
+
+function byPreference(a: DiscoveredNode, b: DiscoveredNode): number {
+  if (a.modifyIndex !== b.modifyIndex) return b.modifyIndex - a.modifyIndex;
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
+}
+
+function sameNode(a: DiscoveredNode, b: DiscoveredNode): boolean {
+  if (a.address !== b.address || a.role !== b.role || a.id !== b.id || a.name !== b.name) return false;
+  if (a.modifyIndex !== b.modifyIndex || a.tags.length !== b.tags.length) return false;
+  return a.tags.every((t, i) => t === b.tags[i]);
+}
+
+function sameNodes(a: readonly DiscoveredNode[], b: readonly DiscoveredNode[]): boolean {
+  return a.length === b.length && a.every((n, i) => sameNode(n, b[i]!));
+}
+
+type Invalidated = TopologySnapshot['invalidated'];
+
+function build(
+  prev: TopologySnapshot,
+  nodes: readonly DiscoveredNode[],
+  invalidated: Invalidated,
+  now: number,
+  meta: { index: number; source: string },
+): TopologySnapshot {
+  const isSkipped = (n: DiscoveredNode): boolean => {
+    const inv = invalidated.get(n.address);
+    return inv !== undefined && inv.until > now;
+  };
+  const primaryCandidates = nodes.filter((n) => n.role === 'primary' && !isSkipped(n)).sort(byPreference);
+  const primary = primaryCandidates[0];
+  const replicas = nodes.filter((n) => n.role === 'replica' && n.address !== primary?.address);
+  const sameView =
+    prev.discovered &&
+    prev.primary?.address === primary?.address &&
+    sameNodes(prev.nodes, nodes) &&
+    sameNodes(prev.primaryCandidates, primaryCandidates) &&
+    prev.invalidated.size === invalidated.size &&
+    [...invalidated].every(([k, v]) => {
+      const p = prev.invalidated.get(k);
+      return p !== undefined && p.modifyIndex === v.modifyIndex && p.until === v.until;
+    });
+  if (sameView) {
+    // Nothing a router cares about changed; keep identity so no event fires.
+    return prev;
+  }
+  return Object.freeze({
+    version: prev.version + 1,
+    index: meta.index,
+    source: meta.source,
+    discovered: true,
+    nodes: Object.freeze([...nodes]),
+    primaryCandidates: Object.freeze(primaryCandidates),
+    primary,
+    replicas: Object.freeze(replicas),
+    invalidated,
+  });
+}
+
+/**
+ * Folds a discovery answer into the topology. Pure.
+ *
+ * Invalidations survive only while the node is still tagged primary with the same
+ * `modifyIndex` (the source did not re-register it). Returns `prev` itself when nothing
+ * that routing depends on changed (a Consul index bump alone is not a change).
+ *
+ * @param prev the current snapshot
+ * @param update the source's complete answer
+ * @param now current time in ms (for invalidation expiry)
+ */
+export function applyUpdate(prev: TopologySnapshot, update: TopologyUpdate, now: number): TopologySnapshot {
+  const invalidated = new Map<string, { modifyIndex: number; until: number }>();
+  for (const [address, inv] of prev.invalidated) {
+    const node = update.nodes.find((n) => n.address === address);
+    if (node && node.role === 'primary' && node.modifyIndex === inv.modifyIndex && inv.until > now) {
+      invalidated.set(address, inv);
+    }
+  }
+  const next = build(prev, update.nodes, invalidated, now, { index: update.index, source: update.source });
+  return next;
+}
+
+/**
+ * Marks the node at `address` as not writable until `until` (ms since epoch): it stops being
+ * a primary candidate, so writes go to the next candidate or wait for the topology to change.
+ * Pure; returns `prev` when the node is not a primary candidate.
+ *
+ * @param prev the current snapshot
+ * @param address `host:port` of the node that proved read-only
+ * @param now current time in ms
+ * @param until time in ms until which the node is skipped (it is re-checked after that)
+ */
+export function invalidateNode(prev: TopologySnapshot, address: string, now: number, until: number): TopologySnapshot {
+  const node = prev.primaryCandidates.find((n) => n.address === address);
+  if (!node) return prev;
+  const invalidated = new Map(prev.invalidated);
+  invalidated.set(address, { modifyIndex: node.modifyIndex, until });
+  return build(prev, prev.nodes, invalidated, now, { index: prev.index, source: prev.source });
+}
+
+/**
+ * Re-evaluates time-based invalidations: a node whose invalidation has expired becomes a
+ * primary candidate again (and is re-checked by the role check). Pure; returns `prev` when
+ * nothing expired.
+ *
+ * @param prev the current snapshot
+ * @param now current time in ms
+ */
+export function expireInvalidations(prev: TopologySnapshot, now: number): TopologySnapshot {
+  let expired = false;
+  for (const inv of prev.invalidated.values()) if (inv.until <= now) expired = true;
+  if (!expired) return prev;
+  const invalidated = new Map([...prev.invalidated].filter(([, inv]) => inv.until > now));
+  return build(prev, prev.nodes, invalidated, now, { index: prev.index, source: prev.source });
+}
+
+/** The earliest time an invalidation in `snapshot` expires, or undefined when there is none. */
+export function nextInvalidationExpiry(snapshot: TopologySnapshot): number | undefined {
+  let min: number | undefined;
+  for (const inv of snapshot.invalidated.values()) if (min === undefined || inv.until < min) min = inv.until;
+  return min;
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { classify } from '../../../lib/retry/classify.js';
+import type { Phase } from '../../../lib/retry/classify.js';
+import { NotWritableError, PoolEndedError } from '../../../lib/errors.js';
+
+interface Case {
+  name: string;
+  error: { code?: string; severity?: string; message?: string; aggregate?: boolean };
+  phase: Phase;
+  role: 'primary' | 'replica';
+  lost?: boolean;
+  expect: { outcome: string; retryable: boolean; invalidatesNode: boolean };
+}
+
+const cases = JSON.parse(readFileSync(new URL('../../fixtures/classification.json', import.meta.url), 'utf8')) as Case[];
+
+function makeError(spec: Case['error']): Error {
+  const err = spec.aggregate ? new AggregateError([new Error('x')], spec.message ?? '') : new Error(spec.message ?? 'boom');
+  if (spec.code !== undefined) Object.assign(err, { code: spec.code });
+  if (spec.severity !== undefined) Object.assign(err, { severity: spec.severity });
+  return err;
+}
+
+describe('retry/classify (table: test/fixtures/classification.json)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const got = classify(makeError(c.error), c.phase, c.role, c.lost ?? true);
+      assert.deepEqual(
+        { outcome: got.outcome, retryable: got.retryable, invalidatesNode: got.invalidatesNode },
+        c.expect,
+      );
+    });
+  }
+
+  it('the role check failure is retryable and invalidates', () => {
+    const got = classify(new NotWritableError('x'), 'acquire', 'primary');
+    assert.equal(got.retryable, true);
+    assert.equal(got.invalidatesNode, true);
+  });
+
+  it('a pool that ended is never retried', () => {
+    assert.equal(classify(new PoolEndedError(), 'acquire', 'primary').retryable, false);
+  });
+
+  it('never reads the message when a code exists', () => {
+    const a = makeError({ code: '23505', severity: 'ERROR', message: 'Connection terminated unexpectedly' });
+    assert.equal(classify(a, 'query', 'primary', false).outcome, 'executed');
+  });
+});
