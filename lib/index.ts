@@ -12,7 +12,8 @@
  * @module
  */
 export { Pool, RolePool } from './pool.js';
-export type { PoolOptions, ConsulOptions } from './options.js';
+export type { PoolOptions } from './pool.js';
+export type { ConsulOptions } from './options.js';
 export type { Logger, LogLevel } from './log.js';
 export type { PoolEvents, TopologyEvent, FailoverEvent, RetryEvent, DiscoveryErrorEvent } from './events.js';
 export type { TopologySnapshot } from './topology/snapshot.js';

@@ -2,13 +2,29 @@ import type pg from 'pg';
 import { Cluster } from './cluster.js';
 import { ConsulHealthSource } from './discovery/consul-health-source.js';
 import type { DiscoverySource } from './discovery/discovery-source.js';
-import { createLogger } from './log.js';
 import { resolveOptions } from './options.js';
-import type { PoolOptions, ResolvedOptions } from './options.js';
+import type { PoolOptions as BasePoolOptions, ResolvedOptions } from './options.js';
 import { RoutedPool } from './routed-pool.js';
 import type { TopologySnapshot } from './topology/snapshot.js';
 
+function isDiscoverySource(x: unknown): x is DiscoverySource {
+  const d = x as Partial<DiscoverySource> | null;
+  return typeof d === 'object' && d !== null && typeof d.start === 'function' && typeof d.stop === 'function' && typeof d.refresh === 'function';
+}
+
 const ENDED_TWICE = 'Called end on pool more than once';
+
+/**
+ * Options of {@link Pool}: every pg.Pool option, pg-consul's own (see the `options` module),
+ * and optionally a custom discovery source.
+ */
+export interface PoolOptions extends BasePoolOptions {
+  /**
+   * A discovery source to use instead of Consul's health endpoint (advanced: tests, custom
+   * registries). When given, `service` and `consul` are not needed.
+   */
+  discovery?: DiscoverySource;
+}
 
 /** pg.Pool's `options` with its defaults filled in, as pg.Pool reports them. */
 function pgPoolOptions(pgConfig: Readonly<pg.PoolConfig>): pg.PoolOptions {
@@ -99,10 +115,14 @@ export class Pool extends RoutedPool {
    * @throws TypeError naming the option when an option or environment variable is invalid
    */
   constructor(options?: PoolOptions) {
-    const resolved = resolveOptions(options);
-    const log = createLogger(resolved.logger);
+    const { discovery, ...rest } = options ?? {};
+    if (discovery !== undefined && !isDiscoverySource(discovery)) {
+      throw new TypeError('pg-consul: option "discovery" must implement DiscoverySource (start, refresh, stop, requestCount)');
+    }
+    const resolved = resolveOptions(discovery ? { service: 'custom', ...rest } : rest);
+    const log = resolved.logger;
     const source: DiscoverySource =
-      resolved.discovery ??
+      discovery ??
       new ConsulHealthSource({
         consul: resolved.consul,
         service: resolved.service,

@@ -222,7 +222,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * @param listener its listener
    */
   override on<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
+  override on<E extends string | symbol>(event: Exclude<E, keyof PoolEvents>, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
   override on(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
     return super.on(event, listener);
   }
@@ -233,7 +233,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * @param listener its listener
    */
   override once<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
+  override once<E extends string | symbol>(event: Exclude<E, keyof PoolEvents>, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
   override once(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
     return super.once(event, listener);
   }

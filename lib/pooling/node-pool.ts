@@ -64,7 +64,7 @@ function roleAwareClient(Base: ClientClass): ClientClass {
  * Whether a freshly connected client's server is in recovery (read-only).
  * Uses `in_hot_standby` when the server reported it, else `SELECT pg_is_in_recovery()`.
  */
-export async function isInRecovery(client: pg.PoolClient | pg.Client): Promise<boolean> {
+export async function isInRecovery(client: pg.ClientBase): Promise<boolean> {
   const reported = hotStandby.get(client);
   if (reported !== undefined) return reported === 'on';
   const res = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
@@ -97,9 +97,9 @@ export class NodePool {
     this.node = node;
     this.role = role;
     const config = nodePoolConfig(base, node);
-    const userOnConnect = (base as { onConnect?: (client: pg.PoolClient) => unknown }).onConnect;
+    const userOnConnect = (base as { onConnect?: (client: pg.ClientBase) => unknown }).onConnect;
     const Base = ((base as { Client?: ClientClass }).Client ?? pg.Client) as ClientClass;
-    const onConnect = async (client: pg.PoolClient): Promise<void> => {
+    const onConnect = async (client: pg.ClientBase): Promise<void> => {
       if (role === 'primary') {
         if (await isInRecovery(client)) {
           throw new NotWritableError(

@@ -40,7 +40,7 @@ export const mochaHooks = {
   afterEach(this: Mocha.Context): void {
     if (unhandled.length > 0) {
       const reasons = unhandled.splice(0);
-      this.test?.error(new Error(`unhandled rejection during this test: ${String(reasons[0])}`));
+      throw new Error(`unhandled rejection during "${this.currentTest?.fullTitle() ?? '?'}": ${String(reasons[0])}`);
     }
   },
   async afterAll(this: Mocha.Context): Promise<void> {
