@@ -1,0 +1,21 @@
+/**
+ * `pg-consul/testing`: real components for tests and demos of code that uses pg-consul —
+ * a Consul HTTP API double, real PostgreSQL streaming clusters, and a Patroni lab.
+ *
+ * @example
+ * ```ts
+ * import { PatroniLab } from 'pg-consul/testing';
+ * const lab = await PatroniLab.start();  // 3 Patroni nodes on a Consul double
+ * console.log(lab.consul.url, lab.serviceName, await lab.waitForHealthy());
+ * await lab.switchover();
+ * await lab.stop();
+ * ```
+ * @module
+ */
+export * from './consul-double.js';
+export { PgCluster } from './pg-cluster.js';
+export type { PgAppUser, PgClusterOptions, PgNodeInfo, PgStopMode } from './pg-cluster.js';
+export { PatroniLab } from './patroni-lab.js';
+export type { LabHealth, PatroniLabNode, PatroniLabOptions, SwitchoverTiming } from './patroni-lab.js';
+export { freePort, freePorts } from './free-port.js';
+export { findPgBin } from './pg-tools.js';
