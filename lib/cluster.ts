@@ -131,6 +131,8 @@ export class Cluster {
       pool = new NodePool(this.#settings.pg, node, role, {
         forward: (event, args, from) => this.#forward(event, args, from),
         confirmed: (from) => this.#onConfirmed(from),
+        checkedOutError: (err, from) =>
+          this.#log('debug', 'connection of a checked-out client failed', { node: from.address, error: err.message }),
       });
       this.#pools.set(key, pool);
     }

@@ -9,7 +9,12 @@ export interface NodePoolEvents {
   forward(event: 'connect' | 'acquire' | 'release' | 'remove' | 'error', args: unknown[], pool: NodePool): void;
   /** A new connection passed the role check (primary pools only). */
   confirmed(pool: NodePool): void;
+  /** A checked-out client's connection failed (its holder sees the error on its next query). */
+  checkedOutError(err: Error, pool: NodePool): void;
 }
+
+/** Clients currently checked out of a node pool. */
+const checkedOut = new WeakSet<object>();
 
 /**
  * `in_hot_standby` as last reported by the server to each client (ParameterStatus; PG ≥ 14).
@@ -112,6 +117,16 @@ export class NodePool {
       if (userOnConnect) await userOnConnect(client);
     };
     this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect } as pg.PoolConfig);
+    // A checked-out client whose connection dies emits 'error'; pg.Pool.query guards its
+    // own checkouts with a listener, and so must we, for ours and for the app's: the app
+    // still sees the failure through its query, but the process never crashes.
+    this.pg.on('connect', (client: pg.PoolClient) => {
+      client.on('error', (err: Error) => {
+        if (checkedOut.has(client)) events.checkedOutError(err, this);
+      });
+    });
+    this.pg.on('acquire', (client: pg.PoolClient) => checkedOut.add(client));
+    this.pg.on('release', (_err: Error | undefined, client: pg.PoolClient) => checkedOut.delete(client));
     for (const event of ['connect', 'acquire', 'release', 'remove', 'error'] as const) {
       this.pg.on(event, (...args: unknown[]) => events.forward(event, args, this));
     }

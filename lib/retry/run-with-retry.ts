@@ -80,12 +80,14 @@ export async function runWithRetry<T>(
   const deadline = start + deps.failoverTimeoutMillis;
   let firstError: unknown;
   let lastNode: string | undefined;
+  let tries = 0; // attempts actually made on a node (n also counts rounds with no node)
   for (let n = 1; ; n++) {
     if (deps.isEnding()) throw new PoolEndedError();
     const { node, role } = deps.select();
     let error: Error;
     let outcome: Outcome = 'not-executed';
     if (node) {
+      tries++;
       try {
         return await attempt(node, role);
       } catch (thrown) {
@@ -98,7 +100,7 @@ export async function runWithRetry<T>(
           if (c.outcome === 'unknown') {
             throw new OutcomeUnknownError(
               `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
-              { cause: failure.error, node: node.address, attempts: n },
+              { cause: failure.error, node: node.address, attempts: tries },
             );
           }
           throw failure.error;
@@ -116,7 +118,7 @@ export async function runWithRetry<T>(
           : new NoReplicaError('no replica is passing its health checks');
     }
     const remaining = deadline - deps.now();
-    if (remaining <= 0) throw timeoutError(deps, intent, firstError, error, lastNode, n, deps.now() - start);
+    if (remaining <= 0) throw timeoutError(deps, intent, firstError, error, lastNode, tries, deps.now() - start);
     const delayMillis = Math.min(deps.backoff(n), remaining);
     deps.onRetry({ attempt: n, delayMillis, node: node?.address, error, outcome });
     await deps.waitForChange(delayMillis);
@@ -143,7 +145,7 @@ function timeoutError(
       : new NoReplicaError(message, options);
   }
   return new FailoverTimeoutError(
-    `gave up after ${attempts} attempts in ${elapsed} ms on the ${intent} path; the statement did not run (first error: ${asError(firstError).message})`,
+    `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${elapsed} ms on the ${intent} path; the statement did not run (first error: ${asError(firstError).message})`,
     { cause: firstError, node, attempts },
   );
 }
