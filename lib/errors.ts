@@ -151,3 +151,80 @@ export class PoolEndedError extends PgConsulError {
     super('PGCONSUL_POOL_ENDED', message, { outcome: 'not-executed' });
   }
 }
+
+/**
+ * What a query helper expected of a statement's rows: `one` exactly one, `maybeOne` zero or
+ * one, `many` one or more, `value` exactly one row (whose first column is returned).
+ */
+export type RowCountExpectation = 'one' | 'maybeOne' | 'many' | 'value';
+
+const ROW_COUNT_WANTED: Readonly<Record<RowCountExpectation, string>> = {
+  one: 'exactly one row',
+  maybeOne: 'at most one row',
+  many: 'at least one row',
+  value: 'exactly one row (for a single value)',
+};
+
+/**
+ * A query helper (`one`, `maybeOne`, `many`, `value`) got a number of rows it does not
+ * accept. The statement ran (outcome `executed`): inside a transaction it is an error of the
+ * callback like any other (the transaction rolls back and nothing is replayed). The message
+ * never contains the statement or its values.
+ *
+ * @example
+ * ```ts
+ * import { RowCountError } from 'pg-consul';
+ * try {
+ *   await pool.one<{ id: number }>('SELECT id FROM users WHERE email = $1', [email]);
+ * } catch (err) {
+ *   if (err instanceof RowCountError && err.rowCount === 0) return undefined; // not found
+ *   throw err;
+ * }
+ * ```
+ */
+export class RowCountError extends PgConsulError {
+  /** Which helper raised it, i.e. what it expected. */
+  readonly expected: RowCountExpectation;
+  /** How many rows the statement returned. */
+  readonly rowCount: number;
+
+  /**
+   * @param expected which helper raised it
+   * @param rowCount the number of rows the statement returned
+   * @param options see {@link PgConsulErrorOptions} (the outcome is always `executed`)
+   */
+  constructor(expected: RowCountExpectation, rowCount: number, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_ROW_COUNT', `${expected}(): expected ${ROW_COUNT_WANTED[expected]}, got ${rowCount}`, {
+      ...options,
+      outcome: 'executed',
+    });
+    this.expected = expected;
+    this.rowCount = rowCount;
+  }
+}
+
+/**
+ * The connection to the server was lost while a transaction's `COMMIT` was in flight (a
+ * failover under way, the backend terminated): the transaction may or may not have
+ * committed. `pool.transaction()` never replays in this case; check whether the changes are
+ * there (e.g. by a unique key) before running it again. `cause` is the connection error.
+ *
+ * @example
+ * ```ts
+ * import { TransactionOutcomeUnknownError } from 'pg-consul';
+ * try {
+ *   await pool.transaction(async (tx) => { await tx.query('INSERT INTO orders(id) VALUES ($1)', [id]); });
+ * } catch (err) {
+ *   if (err instanceof TransactionOutcomeUnknownError) {
+ *     const done = await pool.maybeOne('SELECT 1 FROM orders WHERE id = $1', [id]);
+ *     // …
+ *   }
+ * }
+ * ```
+ */
+export class TransactionOutcomeUnknownError extends PgConsulError {
+  /** @param message description; @param options see {@link PgConsulErrorOptions} (outcome is always `unknown`) */
+  constructor(message: string, options: PgConsulErrorOptions = {}) {
+    super('PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN', message, { ...options, outcome: 'unknown' });
+  }
+}

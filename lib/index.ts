@@ -33,3 +33,7 @@ export {
 export type { Outcome, PgConsulErrorCode, PgConsulErrorOptions } from './errors.js';
 export { classify } from './retry/classify.js';
 export type { Classification, Phase } from './retry/classify.js';
+export { RowCountError, TransactionOutcomeUnknownError } from './errors.js';
+export type { RowCountExpectation } from './errors.js';
+export type { Queryable, QueryStatement } from './query/helpers.js';
+export type { TransactionClient, TransactionOptions, IsolationLevel } from './query/transaction.js';

@@ -6,6 +6,10 @@ import { PoolEndedError } from './errors.js';
 import { connectionLost } from './pooling/node-pool.js';
 import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
 import type { DiscoveredNode } from './topology/node.js';
+import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './query/helpers.js';
+import type { Queryable, QueryStatement } from './query/helpers.js';
+import { runTransaction } from './query/transaction.js';
+import type { TransactionClient, TransactionOptions } from './query/transaction.js';
 
 type Callback<T> = (err: Error | undefined, result?: T) => void;
 
@@ -236,5 +240,142 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   override once<E extends string | symbol>(event: Exclude<E, keyof PoolEvents>, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
   override once(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
     return super.once(event, listener);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Typed query helpers and transactions (issue 4). Built on `run` (same routing and retry as
+  // `query`) and `acquire` (checkout that waits out a failover); logic in lib/query/.
+  // ---------------------------------------------------------------------------------------
+
+  /** `run` as the minimal interface the helpers take. */
+  get #queryable(): Queryable {
+    return { query: (text, values) => this.run(text, values) };
+  }
+
+  /**
+   * Runs a statement that must return exactly one row, and resolves with it. Same inputs,
+   * routing and retry as `query` (`pool.replica.one(…)` reads from a replica).
+   *
+   * @param statement SQL text or a pg QueryConfig
+   * @param values parameter values
+   * @throws RowCountError (`expected: 'one'`, `rowCount`) when it returned 0 or several rows
+   *
+   * @example
+   * ```ts
+   * const user = await pool.one<{ id: number; email: string }>('SELECT id, email FROM users WHERE id = $1', [1]);
+   * user.email; // string
+   * ```
+   */
+  one<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T> {
+    return queryOne<T>(this.#queryable, statement, values);
+  }
+
+  /**
+   * Runs a statement that returns zero or one row; resolves with the row or `null`.
+   *
+   * @param statement SQL text or a pg QueryConfig
+   * @param values parameter values
+   * @throws RowCountError (`expected: 'maybeOne'`, `rowCount`) when it returned several rows
+   *
+   * @example
+   * ```ts
+   * const user = await pool.replica.maybeOne<{ id: number }>('SELECT id FROM users WHERE email = $1', [email]);
+   * if (user === null) return notFound();
+   * ```
+   */
+  maybeOne<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T | null> {
+    return queryMaybeOne<T>(this.#queryable, statement, values);
+  }
+
+  /**
+   * Runs a statement that must return at least one row; resolves with the rows.
+   *
+   * @param statement SQL text or a pg QueryConfig
+   * @param values parameter values
+   * @throws RowCountError (`expected: 'many'`, `rowCount: 0`) when it returned no row
+   *
+   * @example
+   * ```ts
+   * const lines = await pool.many<{ sku: string; qty: number }>('SELECT sku, qty FROM lines WHERE order_id = $1', [7]);
+   * ```
+   */
+  many<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
+    return queryMany<T>(this.#queryable, statement, values);
+  }
+
+  /**
+   * Runs a statement and resolves with its rows, however many (possibly none).
+   *
+   * @param statement SQL text or a pg QueryConfig
+   * @param values parameter values
+   *
+   * @example
+   * ```ts
+   * const open = await pool.replica.any<{ id: number }>('SELECT id FROM orders WHERE status = $1', ['open']);
+   * ```
+   */
+  any<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
+    return queryAny<T>(this.#queryable, statement, values);
+  }
+
+  /**
+   * Runs a statement that must return exactly one row, and resolves with its first column.
+   * A SQL `NULL` resolves as `null` (type it `value<number | null>` when it can be null).
+   *
+   * @param statement SQL text or a pg QueryConfig
+   * @param values parameter values
+   * @throws RowCountError (`expected: 'value'`, `rowCount`) when it returned 0 or several rows
+   *
+   * @example
+   * ```ts
+   * const n = await pool.replica.value<number>('SELECT count(*)::int FROM orders');
+   * ```
+   */
+  value<V = unknown>(statement: QueryStatement, values?: unknown[]): Promise<V> {
+    return queryValue<V>(this.#queryable, statement, values);
+  }
+
+  /**
+   * Runs `callback` in a transaction (`BEGIN` … `COMMIT`, `ROLLBACK` when it throws) on one
+   * connection: on the primary for `pool` and `pool.primary`; on a replica for
+   * `pool.replica`, which runs read-only transactions only (`{ readOnly: true }`).
+   *
+   * **The callback may run more than once: it must have no effects outside the database**
+   * (no HTTP calls, no messages, no in-memory counters it relies on). When the transaction
+   * fails before `COMMIT` was sent because of a failover (connection lost, server shutting
+   * down or read-only: 57P01, 57P02, 57P03, 25006) or a conflict (40001 serialization
+   * failure, 40P01 deadlock), or `COMMIT` is answered with 40001, the whole callback is run
+   * again on a fresh connection to the (new) primary: at most `maxAttempts` runs (default
+   * 5), within `failoverTimeoutMillis` of the first failure, with the pool's backoff between
+   * runs and a `retry` event for each. If the connection is lost while `COMMIT` is in
+   * flight, the transaction may have committed: it is never replayed and
+   * `TransactionOutcomeUnknownError` is thrown (a read-only transaction, which changed
+   * nothing, is replayed instead). An error thrown by the callback's own code is rethrown
+   * unchanged after `ROLLBACK`, as is a server error such as a constraint violation.
+   *
+   * @param callback the work; receives a {@link TransactionClient} (`query`, the helpers,
+   *   and `transaction()` for a savepoint); `tx.attempt` tells which run it is
+   * @param options isolation level, read-only, deferrable, `maxAttempts`
+   * @returns what the callback resolved with, once committed
+   * @throws TypeError on `pool.replica` without `readOnly: true`, or for invalid options;
+   *   FailoverTimeoutError when failover replays ran out (the last 40001 / 40P01 error
+   *   unchanged when conflict replays ran out); NoPrimaryError / PoolEndedError from the
+   *   checkout
+   *
+   * @example
+   * ```ts
+   * const orderId = await pool.transaction(async (tx) => {
+   *   const { id } = await tx.one<{ id: number }>('INSERT INTO orders(customer_id) VALUES ($1) RETURNING id', [42]);
+   *   await tx.query('UPDATE customers SET order_count = order_count + 1 WHERE id = $1', [42]);
+   *   return id;
+   * }, { isolationLevel: 'serializable' });
+   * ```
+   */
+  transaction<T>(callback: (tx: TransactionClient) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    if (this.intent === 'replica' && options?.readOnly !== true) {
+      return Promise.reject(new TypeError('pg-consul: pool.replica.transaction() runs read-only transactions only: pass { readOnly: true }'));
+    }
+    if (this.cluster.ending) return Promise.reject(new PoolEndedError());
+    return runTransaction({ deps: this.cluster.retryDeps(this.intent), role: this.intent, acquire: () => this.acquire() }, callback, options);
   }
 }

@@ -125,8 +125,11 @@ export function classify(
   const state = serverSqlState(err);
   if (state !== undefined) {
     if (state === '25006') {
-      // A standby (or a demoted primary) rejected a write before running it.
-      return { outcome: 'not-executed', retryable: true, invalidatesNode: role === 'primary', refreshTopology: true };
+      // A standby (or a demoted primary) rejected a write before running it. On the primary
+      // path the node is stale: skip it and retry elsewhere. On the replica path the caller
+      // sent a write to the read pool: every replica would refuse it, so surface it at once.
+      if (role === 'replica') return NOT_RETRYABLE_NOT_EXECUTED;
+      return { outcome: 'not-executed', retryable: true, invalidatesNode: true, refreshTopology: true };
     }
     if (NOT_EXECUTED_RETRYABLE_SQLSTATES.has(state)) {
       return { outcome: 'not-executed', retryable: true, invalidatesNode: false, refreshTopology: state === '57P03' };

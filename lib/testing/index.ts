@@ -19,3 +19,5 @@ export { PatroniLab } from './patroni-lab.js';
 export type { LabHealth, PatroniLabNode, PatroniLabOptions, SwitchoverTiming } from './patroni-lab.js';
 export { freePort, freePorts } from './free-port.js';
 export { findPgBin } from './pg-tools.js';
+export * from './workload.js';
+export * from './failover-drill.js';

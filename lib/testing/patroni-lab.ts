@@ -69,6 +69,12 @@ export interface PatroniLabOptions {
   pgBin?: string;
   /** The password user created on the leader (default `app` / `app-secret` / database `app`). */
   appUser?: { user: string; password: string; database: string };
+  /**
+   * Synchronous replication (Patroni `synchronous_mode: true`; in fallback mode
+   * `synchronous_standby_names = '*'` on the leader and the most advanced replica promoted):
+   * a commit acknowledged with `synchronous_commit = on` survives a crash failover. Default false.
+   */
+  synchronousMode?: boolean;
 }
 
 /** One member of a {@link PatroniLab}. */
@@ -220,6 +226,7 @@ export class PatroniLab {
   readonly #ttl: number;
   readonly #loopWait: number;
   readonly #retryTimeout: number;
+  readonly #synchronous: boolean;
   readonly #checkInterval: string;
   readonly #pgBin: string;
   readonly #patroniPath: string;
@@ -256,6 +263,7 @@ export class PatroniLab {
     this.#ttl = init.options.ttl ?? 10;
     this.#loopWait = init.options.loopWait ?? 1;
     this.#retryTimeout = init.options.retryTimeout ?? 3;
+    this.#synchronous = init.options.synchronousMode ?? false;
     this.#checkInterval = init.options.checkInterval ?? '1s';
     this.#pgBin = init.pgBin;
     this.#patroniPath = init.patroniPath;
@@ -540,6 +548,7 @@ export class PatroniLab {
           retry_timeout: this.#retryTimeout,
           maximum_lag_on_failover: 1048576,
           primary_start_timeout: 0,
+          synchronous_mode: this.#synchronous,
           postgresql: { use_pg_rewind: false, parameters: FAST_PARAMETERS },
         },
         initdb: [{ encoding: 'UTF8' }, { locale: 'C' }, 'no-sync'],
@@ -615,6 +624,7 @@ export class PatroniLab {
     await this.#kvPut(`${this.#prefix}/initialize`, String(Date.now()));
     await this.#kvPut(`${this.#prefix}/config`, JSON.stringify({ ttl: this.#ttl, loop_wait: this.#loopWait, retry_timeout: this.#retryTimeout }));
     this.#fallbackLeader = leader;
+    await this.#fallbackSynchronous(leader);
     await this.#kvPut(`${this.#prefix}/leader`, leader);
     await Promise.all(this.nodes.map((n) => this.#register(n.name, n.name === leader ? 'master' : 'replica')));
     await this.waitForHealthy(60_000);
@@ -637,6 +647,7 @@ export class PatroniLab {
     this.#fallbackLeader = name;
     await this.#kvPut(`${this.#prefix}/leader`, name);
     await cluster.promote(name);
+    await this.#fallbackSynchronous(name);
     await this.#register(name, 'master');
     const followers = this.nodes.filter((n) => n.name !== name && !exclude.includes(n.name) && cluster.isRunning(n.name));
     await Promise.all(followers.map((n) => cluster.follow(n.name, name)));
@@ -652,11 +663,36 @@ export class PatroniLab {
     // primary_start_timeout 0: fail over instead of restarting the leader's PostgreSQL.
     this.#fallbackLeader = undefined;
     await this.#kvDelete(`${this.#prefix}/leader`);
-    const candidate = this.nodes.find((n) => n.name !== name && cluster.isRunning(n.name) && this.#agents.has(n.name));
+    const candidate = await this.#mostAdvanced(name);
     if (candidate === undefined) throw new Error('no candidate to fail over to');
     await this.#takeLeadership(candidate.name, [name]);
     await cluster.rejoinAsReplica(name);
     await this.#register(name, 'replica');
+  }
+
+  /** In synchronous mode, makes `leader` wait for one replica on commit. */
+  async #fallbackSynchronous(leader: string): Promise<void> {
+    if (!this.#synchronous) return;
+    const cluster = this.#requireCluster();
+    await cluster.query(leader, "ALTER SYSTEM SET synchronous_standby_names = '*'");
+    await cluster.query(leader, 'SELECT pg_reload_conf()');
+  }
+
+  /** The running member with an agent, other than `except`, that received the most WAL (Patroni's choice). */
+  async #mostAdvanced(except: string): Promise<PatroniLabNode | undefined> {
+    const cluster = this.#requireCluster();
+    let best: PatroniLabNode | undefined;
+    let bestPos = -1n;
+    for (const n of this.nodes) {
+      if (n.name === except || !cluster.isRunning(n.name) || !this.#agents.has(n.name)) continue;
+      const [row] = await cluster.query(n.name, "SELECT pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), '0/0'), '0/0')::bigint::text AS pos");
+      const pos = BigInt(String(row?.['pos'] ?? '0'));
+      if (pos > bestPos) {
+        best = n;
+        bestPos = pos;
+      }
+    }
+    return best;
   }
 
   async #fallbackAfterLeaderAgentDeath(name: string): Promise<void> {
