@@ -58,6 +58,7 @@ export async function switchoverDrill(lab: PatroniLab, candidate?: string): Prom
  * @param timeoutMillis give up after this long (default 60 s)
  */
 export async function crashDrill(lab: PatroniLab, timeoutMillis = 60_000): Promise<DrillTiming> {
+  await lab.waitForSyncStandby();
   const from = await lab.leader();
   const startedAt = Date.now();
   await lab.killPostgres(from);

@@ -387,6 +387,25 @@ export class PatroniLab {
   }
 
   /**
+   * In synchronous mode, waits until Patroni has recorded a synchronous standby for the
+   * current leader in the `sync` key: only then can a crash fail over (Patroni promotes only
+   * a synchronous standby). Resolves with its name (undefined when not in synchronous mode).
+   */
+  async waitForSyncStandby(timeoutMs = 30_000): Promise<string | undefined> {
+    if (!this.#synchronous || this.mode === 'fallback') return undefined;
+    let standby: string | undefined;
+    await this.#poll('a synchronous standby', timeoutMs, async () => {
+      const leader = await this.#leaderKey();
+      const raw = await this.#kvGet(`${this.#prefix}/sync`);
+      if (raw === undefined || leader === undefined) return false;
+      const sync = JSON.parse(raw) as { leader?: string; sync_standby?: string | null };
+      standby = sync.leader === leader && typeof sync.sync_standby === 'string' && sync.sync_standby !== '' ? sync.sync_standby : undefined;
+      return standby !== undefined;
+    }, this.#abort.signal, 50);
+    return standby;
+  }
+
+  /**
    * Planned switchover from the current leader to `candidate` (default: the first passing
    * replica). With Patroni: REST `POST /switchover`. Resolves when `to` is the sole passing
    * primary in the health view; the old leader may still be rejoining (use
@@ -396,6 +415,7 @@ export class PatroniLab {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const from = await this.leader();
     let to = opts.candidate;
+    if (to === undefined) to = await this.waitForSyncStandby();
     if (to === undefined) {
       const h = await this.health();
       to = h.replicas.find((r) => r !== from);
@@ -417,6 +437,8 @@ export class PatroniLab {
       }, watch.signal, 20);
       return { leaderKeyMovedAt, registeredAt: Date.now() };
     })();
+    // Awaited below; until then a rejection must not count as unhandled.
+    watching.catch(() => {});
     try {
       if (this.mode === 'patroni') await this.#patroniSwitchover(from, target, timeoutMs);
       else await this.#fallbackSwitchover(from, target);
