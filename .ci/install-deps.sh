@@ -16,10 +16,6 @@ fail() {
   exit 1
 }
 
-if [ "$(id -u)" -ne 0 ]; then
-  fail "must run as root (apt-get install / useradd)"
-fi
-
 # package -> file that proves it is installed
 declare -A PROBE=(
   [postgresql-15]="$PG_BIN_DIR/initdb $PG_BIN_DIR/pg_ctl $PG_BIN_DIR/pg_basebackup $PG_BIN_DIR/postgres $PG_BIN_DIR/pg_rewind"
@@ -42,6 +38,9 @@ if ! /usr/bin/python3 -c 'import consul' >/dev/null 2>&1; then
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    fail "missing Debian packages: ${missing[*]} — install them as root: apt-get install -y ${missing[*]}"
+  fi
   echo "install-deps: installing ${missing[*]}"
   if ! apt-get update -qq >/dev/null; then
     fail "apt-get update failed (needed to install: ${missing[*]})"
@@ -63,7 +62,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # The Debian postgresql packages create this user; make sure of it either way.
-if ! getent passwd postgres >/dev/null; then
+if [ "$(id -u)" -eq 0 ] && ! getent passwd postgres >/dev/null; then
   getent group postgres >/dev/null || groupadd --system postgres
   useradd --system --gid postgres --home-dir /var/lib/postgresql --create-home \
     --shell /bin/bash --comment 'PostgreSQL administrator' postgres \
