@@ -139,8 +139,14 @@ export class Cluster {
     return pool;
   }
 
-  /** The dependencies of the retry loop, bound to this cluster. */
+  /** The dependencies of the retry loop, bound to this cluster (made once per intent: no per-query allocation). */
   retryDeps(intent: 'primary' | 'replica'): RetryDeps {
+    return (this.#deps[intent] ??= this.#makeRetryDeps(intent));
+  }
+
+  readonly #deps: { primary?: RetryDeps; replica?: RetryDeps } = {};
+
+  #makeRetryDeps(intent: 'primary' | 'replica'): RetryDeps {
     return {
       select: () => this.select(intent),
       invalidate: (address) => this.#invalidate(address),

@@ -93,7 +93,7 @@ export async function runWithRetry<T>(
       } catch (thrown) {
         const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
         const c = classify(failure.error, failure.phase, role, failure.lost);
-        if (role === 'primary') deps.onPrimaryTrouble?.(node);
+        if (role === 'primary' && (c.retryable || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
         if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
         if (c.refreshTopology) deps.refresh();
         if (!c.retryable) {
