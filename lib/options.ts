@@ -20,8 +20,12 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { ConsulConfig } from './discovery/consul-config.js';
+import type { DiscoverySource } from './discovery/discovery-source.js';
+import { parseHostEntry } from './discovery/host-list.js';
+import type { StaticHost } from './discovery/host-list.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
+import type { LagLimit } from './routing/lag.js';
 
 /**
  * How to reach Consul. Every field is optional; an explicit field wins over its environment
@@ -110,6 +114,14 @@ export interface ConsulOptions {
   namespace?: string;
   /** Consul Enterprise admin partition (`?partition=`). Env: `CONSUL_PARTITION`. */
   partition?: string;
+  /**
+   * Sort health answers by estimated round-trip time from this node (`?near=`): `_agent`
+   * (the agent answering) or a node name. `pool.topology.replicas` then lists replicas
+   * nearest first (replica choice itself still balances by load and rotates among equals).
+   * Used by the `consul-health` (and `patroni+health`) and `prepared-query` modes. Env:
+   * `PGCONSUL_CONSUL_NEAR`. Default: not sent.
+   */
+  near?: string;
   /** Blocking-query wait in whole seconds, 1–600 (Consul caps it at 10 minutes). Default 300. */
   waitSeconds?: number;
   /**
@@ -173,6 +185,50 @@ export interface PoolOptions extends pg.PoolConfig {
   discoveryMinIntervalMillis?: number;
   /** Where pg-consul's log messages go; see {@link Logger}. Default: `NODE_DEBUG=pg-consul`. */
   logger?: Logger;
+
+  // --- Discovery modes (resolved by resolveDiscoveryOptions) ---------------------------
+
+  /**
+   * Where the topology comes from: `consul-health` (default: the passing instances of
+   * `service`), `patroni` (Patroni's own leader and member keys in Consul KV),
+   * `patroni+health` (leader from Patroni's KV, replicas from the health endpoint),
+   * `prepared-query` (a Consul prepared query, polled; see `preparedQuery`), `static` (the
+   * `hosts` list, probed; implied by `hosts`) — or a custom {@link DiscoverySource}.
+   * Env: `PGCONSUL_DISCOVERY`.
+   */
+  discovery?: DiscoveryMode | DiscoverySource;
+  /** Patroni KV settings for `discovery: 'patroni'` / `'patroni+health'`; see {@link PatroniOptions}. */
+  patroni?: PatroniOptions;
+  /** The prepared query for `discovery: 'prepared-query'` (implied when given); see {@link PreparedQueryOptions}. */
+  preparedQuery?: PreparedQueryOptions;
+  /**
+   * A static list of servers, `host[:port]` (IPv6 in brackets, port default 5432): no
+   * Consul at all; roles are found by probing each server. Implies `discovery: 'static'`;
+   * `service` and `consul` are then not needed (and `consul` is rejected). Env:
+   * `PGCONSUL_HOSTS` (comma-separated).
+   */
+  hosts?: readonly string[];
+  /** Server probing (static hosts, Patroni promotion checks); see {@link HostProbeOptions}. */
+  probe?: HostProbeOptions;
+
+  // --- Read routing (resolved by resolveReadRoutingOptions) ---------------------------
+
+  /**
+   * The most a replica may lag behind the primary and still serve reads; see
+   * {@link MaxReplicaLagOptions}. Setting it starts the lag monitor (one tiny query per node
+   * per `lagCheckIntervalMillis`, on one extra connection per node). Env:
+   * `PGCONSUL_MAX_REPLICA_LAG_BYTES`, `PGCONSUL_MAX_REPLICA_LAG_SECONDS` (read only when
+   * the option is not given). Default: no limit, no monitor.
+   */
+  maxReplicaLag?: MaxReplicaLagOptions;
+  /** Time between two lag measurements, ms (10 – 2^31−1). Env: `PGCONSUL_LAG_CHECK_INTERVAL_MS`. Default 1000. */
+  lagCheckIntervalMillis?: number;
+  /**
+   * Send `pool.query` statements that are certainly read-only (see `isReadOnlyStatement`) to
+   * a replica; everything else, `pool.primary`, `pool.connect()` and transactions stay on the
+   * primary. Env: `PGCONSUL_AUTO_READ_ROUTING` (Go boolean syntax). Default false.
+   */
+  autoReadRouting?: boolean;
 }
 
 /**
@@ -262,6 +318,16 @@ const OWN_KEYS = [
   'retryMaxDelayMillis',
   'discoveryMinIntervalMillis',
   'logger',
+  // Discovery modes (see the "Discovery modes" block at the end).
+  'discovery',
+  'patroni',
+  'preparedQuery',
+  'hosts',
+  'probe',
+  // Read routing (see the "Read routing" block at the end).
+  'maxReplicaLag',
+  'lagCheckIntervalMillis',
+  'autoReadRouting',
 ] as const;
 
 const CONSUL_KEYS: ReadonlySet<string> = new Set<keyof ConsulOptions>([
@@ -285,6 +351,7 @@ const CONSUL_KEYS: ReadonlySet<string> = new Set<keyof ConsulOptions>([
   'verify',
   'namespace',
   'partition',
+  'near',
   'waitSeconds',
   'requestTimeoutMillis',
 ]);
@@ -904,12 +971,14 @@ export function resolveOptions(
   }
   const logger = createLogger(own.logger as Logger | undefined);
 
-  const service = pick(own.service, 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName);
+  // A static host list needs no Consul: no service, and Consul's environment is not read.
+  const staticHosts = own.hosts !== undefined || readEnv(env, 'PGCONSUL_HOSTS') !== undefined;
+  const service = pick(own.service, 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
   if (service === undefined) {
     throw new TypeError('pg-consul: option "service" is required (or set the environment variable PGCONSUL_SERVICE)');
   }
 
-  const consul = resolveConsul(own.consul, env, { readFile, listFiles });
+  const consul = resolveConsul(own.consul, staticHosts ? {} : env, { readFile, listFiles });
 
   const failoverTimeoutMillis =
     pick(
@@ -984,4 +1053,389 @@ function serviceName(value: unknown, origin: Origin): string {
     throw invalid(origin, 'must be a Consul service name matching /^[A-Za-z0-9][A-Za-z0-9._-]*$/', value);
   }
   return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Discovery modes (issues 5 and 7): which source follows the cluster, and its settings.
+// Resolved separately from the core options (resolveDiscoveryOptions) so ResolvedOptions
+// keeps its shape; resolveOptions only strips these keys from the pg options, and skips the
+// `service` requirement and Consul's environment when a static host list is given.
+
+/** The discovery modes selectable by name; see {@link PoolOptions.discovery}. */
+export type DiscoveryMode = 'consul-health' | 'patroni' | 'patroni+health' | 'prepared-query' | 'static';
+
+/** All {@link DiscoveryMode}s. */
+export const DISCOVERY_MODES: readonly DiscoveryMode[] = Object.freeze(['consul-health', 'patroni', 'patroni+health', 'prepared-query', 'static']);
+
+/**
+ * Where Patroni keeps its state in Consul KV: `<namespace>/<scope>/`.
+ *
+ * @example
+ * ```ts
+ * const patroni: PatroniOptions = { namespace: '/service/', scope: 'pg_main' };
+ * ```
+ */
+export interface PatroniOptions {
+  /** Patroni's `namespace` (slashes around it ignored). Env: `PGCONSUL_PATRONI_NAMESPACE`. Default `service`. */
+  namespace?: string;
+  /**
+   * Patroni's `scope`, exactly as in patroni.yml (the Consul service name is the scope
+   * lowercased with `._ ` turned into `-`, so they can differ). Env: `PGCONSUL_PATRONI_SCOPE`.
+   * Default: the `service` option.
+   */
+  scope?: string;
+  /**
+   * When the leader key names a member that Patroni still reports as `replica` (it promotes
+   * after taking the key, and rewrites its member key a `loop_wait` later), probe it with the
+   * pool's credentials and make it the primary as soon as it accepts writes. false: wait for
+   * Patroni to report role `promoted`/`master`. Default true.
+   */
+  confirmPromotion?: boolean;
+}
+
+/**
+ * A Consul prepared query to follow.
+ *
+ * @example
+ * ```ts
+ * const preparedQuery: PreparedQueryOptions = { name: 'pglab-geo', intervalMillis: 500 };
+ * ```
+ */
+export interface PreparedQueryOptions {
+  /** Name or ID of the query. Env: `PGCONSUL_PREPARED_QUERY`. Required in this mode. */
+  name: string;
+  /** Time between two executions, ms (≥ 1). Env: `PGCONSUL_PREPARED_QUERY_INTERVAL_MS`. Default 1000. */
+  intervalMillis?: number;
+}
+
+/**
+ * How servers are probed for their role (static hosts; Patroni promotion checks).
+ *
+ * @example
+ * ```ts
+ * const probe: HostProbeOptions = { intervalMillis: 1_000, timeoutMillis: 500 };
+ * ```
+ */
+export interface HostProbeOptions {
+  /** Time between two probe rounds of a static host list, ms (≥ 1). Env: `PGCONSUL_PROBE_INTERVAL_MS`. Default 2000. */
+  intervalMillis?: number;
+  /** Connect + query deadline of one probe, ms (≥ 1). Env: `PGCONSUL_PROBE_TIMEOUT_MS`. Default 1000. */
+  timeoutMillis?: number;
+}
+
+/** The resolved discovery settings, frozen. */
+export interface ResolvedDiscovery {
+  /** The mode. */
+  readonly mode: DiscoveryMode;
+  /** `?near=` for health and prepared-query reads, if set. */
+  readonly near: string | undefined;
+  /** Patroni KV location and promotion check (used by the patroni modes). */
+  readonly patroni: { readonly namespace: string; readonly scope: string; readonly confirmPromotion: boolean };
+  /** The prepared query (mode `prepared-query` only). */
+  readonly preparedQuery: { readonly name: string; readonly intervalMillis: number } | undefined;
+  /** The static hosts (mode `static` only). */
+  readonly hosts: readonly StaticHost[] | undefined;
+  /** Probe interval and timeout. */
+  readonly probe: { readonly intervalMillis: number; readonly timeoutMillis: number };
+}
+
+/** Defaults of the discovery settings. */
+export const DISCOVERY_DEFAULTS = Object.freeze({
+  mode: 'consul-health',
+  patroniNamespace: 'service',
+  confirmPromotion: true,
+  preparedQueryIntervalMillis: 1000,
+  probeIntervalMillis: 2000,
+  probeTimeoutMillis: 1000,
+} as const);
+
+/** The `service` label of a pool on a static host list that was given none. */
+export const STATIC_SERVICE = 'static';
+
+const PATRONI_NAMESPACE = /^\/*(?:[A-Za-z0-9._-]+(?:\/+[A-Za-z0-9._-]+)*)?\/*$/;
+const NEAR_NODE = /^(?:_agent|[A-Za-z0-9][A-Za-z0-9._-]*)$/;
+const PATRONI_KEYS: ReadonlySet<string> = new Set(['namespace', 'scope', 'confirmPromotion']);
+const PREPARED_QUERY_KEYS: ReadonlySet<string> = new Set(['name', 'intervalMillis']);
+const PROBE_KEYS: ReadonlySet<string> = new Set(['intervalMillis', 'timeoutMillis']);
+
+function knownKeys(value: unknown, name: string, keys: ReadonlySet<string>): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw invalid(option(name), 'must be an object', value);
+  for (const key of Object.keys(value)) {
+    if (!keys.has(key)) throw new TypeError(`pg-consul: unknown option "${name}.${key}"`);
+  }
+  return value;
+}
+
+function hostList(value: unknown, origin: Origin): readonly StaticHost[] {
+  const entries = typeof value === 'string' ? value.split(',').map((e) => e.trim()).filter((e) => e !== '') : value;
+  if (!Array.isArray(entries) || entries.length === 0) throw invalid(origin, 'must be a non-empty list of "host:port" entries', value);
+  const hosts: StaticHost[] = [];
+  const seen = new Set<string>();
+  for (const entry of entries as unknown[]) {
+    if (typeof entry !== 'string') throw invalid(origin, 'must contain only "host:port" strings', entry);
+    const parsed = parseHostEntry(entry);
+    if (typeof parsed === 'string') throw invalid(origin, `has an unusable entry (${parsed})`, entry);
+    const key = `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`;
+    if (seen.has(key)) throw invalid(origin, 'must not list a server twice', entry);
+    seen.add(key);
+    hosts.push(Object.freeze(parsed));
+  }
+  return Object.freeze(hosts);
+}
+
+function millis(own: Record<string, unknown> | undefined, key: string, name: string, env: NodeJS.ProcessEnv, envName: string, fallback: number): number {
+  return (
+    pick(
+      own?.[key],
+      name,
+      env,
+      envName,
+      (v, o) => integer(v, o, 1, MAX_TIMER_MILLIS),
+      (v, o) => envInteger(v, o, 1, MAX_TIMER_MILLIS),
+    ) ?? fallback
+  );
+}
+
+/**
+ * Resolves and validates the discovery settings of `options` (explicit options, then
+ * environment variables, then {@link DISCOVERY_DEFAULTS}). Call it after
+ * {@link resolveOptions}, with the service it resolved (the default Patroni scope).
+ *
+ * Rules: `hosts` implies `static` and `preparedQuery` implies `prepared-query` when
+ * `discovery` is not set; a mode that contradicts them, `static` without hosts,
+ * `prepared-query` without a query name, `patroni` settings with a non-Patroni mode, and
+ * `consul` with a host list are TypeErrors naming the option. A custom `DiscoverySource`
+ * object in `discovery` is the Pool's business: pass `discovery: undefined` here.
+ *
+ * Environment variables read: `PGCONSUL_DISCOVERY`, `PGCONSUL_HOSTS`,
+ * `PGCONSUL_PATRONI_NAMESPACE`, `PGCONSUL_PATRONI_SCOPE`, `PGCONSUL_PREPARED_QUERY`,
+ * `PGCONSUL_PREPARED_QUERY_INTERVAL_MS`, `PGCONSUL_PROBE_INTERVAL_MS`,
+ * `PGCONSUL_PROBE_TIMEOUT_MS`, `PGCONSUL_CONSUL_NEAR`.
+ *
+ * @param options the pool options
+ * @param service the resolved service name (`ResolvedOptions.service`)
+ * @param env environment to read, default `process.env`
+ * @returns the frozen discovery settings
+ * @throws TypeError naming the offending option or environment variable
+ *
+ * @example
+ * ```ts
+ * const resolved = resolveOptions({ service: 'pglab', discovery: 'patroni' });
+ * resolveDiscoveryOptions({ discovery: 'patroni', patroni: { scope: 'pg_lab' } }, resolved.service);
+ * // { mode: 'patroni', patroni: { namespace: 'service', scope: 'pg_lab', confirmPromotion: true }, … }
+ * ```
+ */
+export function resolveDiscoveryOptions(options: PoolOptions | undefined, service: string, env: NodeJS.ProcessEnv = process.env): ResolvedDiscovery {
+  const o = (options ?? {}) as Record<string, unknown>;
+  const explicitMode = pick(
+    isObject(o['discovery']) ? undefined : o['discovery'],
+    'discovery',
+    env,
+    'PGCONSUL_DISCOVERY',
+    (v, origin) => oneOf(v, origin, DISCOVERY_MODES),
+    (v, origin) => oneOf(v, origin, DISCOVERY_MODES),
+  );
+  const modeOrigin = originOf(isObject(o['discovery']) ? undefined : o['discovery'], 'discovery', env, 'PGCONSUL_DISCOVERY') ?? option('discovery');
+
+  const hosts = pick(o['hosts'], 'hosts', env, 'PGCONSUL_HOSTS', hostList, hostList);
+  const pq = knownKeys(o['preparedQuery'], 'preparedQuery', PREPARED_QUERY_KEYS);
+  const pqName = pick(pq?.['name'], 'preparedQuery.name', env, 'PGCONSUL_PREPARED_QUERY', consulName, consulName);
+
+  const mode: DiscoveryMode = explicitMode ?? (hosts !== undefined ? 'static' : pq !== undefined ? 'prepared-query' : DISCOVERY_DEFAULTS.mode);
+  if (hosts !== undefined && mode !== 'static') {
+    throw new TypeError(`pg-consul: ${label(modeOrigin)} is ${JSON.stringify(mode)}, but "hosts" (a static host list) needs "static"`);
+  }
+  if (mode === 'static' && hosts === undefined) {
+    throw new TypeError(`pg-consul: ${label(modeOrigin)} "static" needs option "hosts" (or PGCONSUL_HOSTS)`);
+  }
+  if (mode === 'static' && o['consul'] !== undefined) {
+    throw new TypeError('pg-consul: option "consul" cannot be combined with "hosts": a static host list uses no Consul');
+  }
+  if (pq !== undefined && mode !== 'prepared-query') {
+    throw new TypeError(`pg-consul: option "preparedQuery" is only used with discovery "prepared-query", got ${JSON.stringify(mode)}`);
+  }
+  if (mode === 'prepared-query' && pqName === undefined) {
+    throw new TypeError('pg-consul: discovery "prepared-query" needs option "preparedQuery.name" (or PGCONSUL_PREPARED_QUERY)');
+  }
+  const patroniRaw = knownKeys(o['patroni'], 'patroni', PATRONI_KEYS);
+  if (patroniRaw !== undefined && mode !== 'patroni' && mode !== 'patroni+health') {
+    throw new TypeError(`pg-consul: option "patroni" is only used with discovery "patroni" or "patroni+health", got ${JSON.stringify(mode)}`);
+  }
+
+  const namespace =
+    pick(
+      patroniRaw?.['namespace'],
+      'patroni.namespace',
+      env,
+      'PGCONSUL_PATRONI_NAMESPACE',
+      (v, origin) => patroniNamespace(v, origin),
+      (v, origin) => patroniNamespace(v, origin),
+    ) ?? DISCOVERY_DEFAULTS.patroniNamespace;
+  const scope = pick(patroniRaw?.['scope'], 'patroni.scope', env, 'PGCONSUL_PATRONI_SCOPE', consulName, consulName) ?? service;
+  const confirmPromotion =
+    patroniRaw?.['confirmPromotion'] === undefined ? DISCOVERY_DEFAULTS.confirmPromotion : boolean(patroniRaw['confirmPromotion'], option('patroni.confirmPromotion'));
+
+  const consulRaw = isObject(o['consul']) ? o['consul'] : undefined;
+  const near = pick(consulRaw?.['near'], 'consul.near', env, 'PGCONSUL_CONSUL_NEAR', nearNode, nearNode);
+
+  const probeRaw = knownKeys(o['probe'], 'probe', PROBE_KEYS);
+  const probe = Object.freeze({
+    intervalMillis: millis(probeRaw, 'intervalMillis', 'probe.intervalMillis', env, 'PGCONSUL_PROBE_INTERVAL_MS', DISCOVERY_DEFAULTS.probeIntervalMillis),
+    timeoutMillis: millis(probeRaw, 'timeoutMillis', 'probe.timeoutMillis', env, 'PGCONSUL_PROBE_TIMEOUT_MS', DISCOVERY_DEFAULTS.probeTimeoutMillis),
+  });
+  const preparedQuery =
+    mode === 'prepared-query' && pqName !== undefined
+      ? Object.freeze({
+          name: pqName,
+          intervalMillis: millis(pq, 'intervalMillis', 'preparedQuery.intervalMillis', env, 'PGCONSUL_PREPARED_QUERY_INTERVAL_MS', DISCOVERY_DEFAULTS.preparedQueryIntervalMillis),
+        })
+      : undefined;
+
+  return Object.freeze({
+    mode,
+    near,
+    patroni: Object.freeze({ namespace, scope, confirmPromotion }),
+    preparedQuery,
+    hosts: mode === 'static' ? hosts : undefined,
+    probe,
+  });
+}
+
+function patroniNamespace(value: unknown, origin: Origin): string {
+  if (typeof value !== 'string' || !PATRONI_NAMESPACE.test(value)) {
+    throw invalid(origin, 'must be a KV path of letters, digits, ".", "_" or "-" segments, e.g. "service" or "/service/"', value);
+  }
+  return value.replace(/^\/+|\/+$/g, '');
+}
+
+function nearNode(value: unknown, origin: Origin): string {
+  if (typeof value !== 'string' || !NEAR_NODE.test(value)) throw invalid(origin, 'must be "_agent" or a Consul node name', value);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Read routing (issue 5 parts 1–3): the replica lag limit and its monitor, and auto read
+// routing. Resolved separately (resolveReadRoutingOptions) so ResolvedOptions keeps its
+// shape; resolveOptions only strips these keys from the pg options.
+
+/**
+ * The lag limit of `maxReplicaLag`: a replica over either limit (or whose lag is not known)
+ * serves no reads until it is back within them. At least one of the two is required.
+ *
+ * @example
+ * ```ts
+ * const maxReplicaLag: MaxReplicaLagOptions = { bytes: 16 * 1024 * 1024, seconds: 10 };
+ * ```
+ */
+export interface MaxReplicaLagOptions {
+  /**
+   * Bytes of WAL the replica may have left to replay (integer ≥ 0). Env:
+   * `PGCONSUL_MAX_REPLICA_LAG_BYTES`.
+   */
+  bytes?: number;
+  /**
+   * Seconds the replica may be behind (≥ 0, fractions allowed): the time since the primary
+   * was first seen at a position the replica has not replayed. Env:
+   * `PGCONSUL_MAX_REPLICA_LAG_SECONDS`.
+   */
+  seconds?: number;
+}
+
+/** The resolved read-routing settings, frozen. */
+export interface ResolvedReadRouting {
+  /** The lag limit, or undefined (no limit, no lag monitor). */
+  readonly maxReplicaLag: LagLimit | undefined;
+  /** Time between two lag measurements, ms. */
+  readonly lagCheckIntervalMillis: number;
+  /** Whether `pool.query` sends certainly-read-only statements to a replica. */
+  readonly autoReadRouting: boolean;
+}
+
+/** Defaults of the read-routing settings. */
+export const READ_ROUTING_DEFAULTS = Object.freeze({
+  lagCheckIntervalMillis: 1000,
+  autoReadRouting: false,
+} as const);
+
+const MAX_REPLICA_LAG_KEYS: ReadonlySet<string> = new Set(['bytes', 'seconds']);
+/** Upper bound of a seconds limit (a year): anything above is surely a unit mistake. */
+const MAX_LAG_SECONDS = 31_536_000;
+const DECIMAL = /^[0-9]{1,12}(?:\.[0-9]{1,9})?$/;
+
+function lagBytes(value: unknown, origin: Origin): number {
+  return integer(value, origin, 0, Number.MAX_SAFE_INTEGER);
+}
+
+function lagSeconds(value: unknown, origin: Origin): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_LAG_SECONDS) {
+    throw invalid(origin, `must be a number of seconds from 0 to ${MAX_LAG_SECONDS}`, value);
+  }
+  return value;
+}
+
+function envLagSeconds(text: string, origin: Origin): number {
+  if (!DECIMAL.test(text)) throw invalid(origin, `must be a number of seconds from 0 to ${MAX_LAG_SECONDS}`, text);
+  return lagSeconds(Number(text), origin);
+}
+
+/**
+ * Resolves and validates the read-routing settings of `options`: explicit options, then
+ * environment variables, then {@link READ_ROUTING_DEFAULTS}. An explicit `maxReplicaLag`
+ * object replaces both of its environment variables.
+ *
+ * Environment variables read: `PGCONSUL_MAX_REPLICA_LAG_BYTES`,
+ * `PGCONSUL_MAX_REPLICA_LAG_SECONDS`, `PGCONSUL_LAG_CHECK_INTERVAL_MS`,
+ * `PGCONSUL_AUTO_READ_ROUTING`.
+ *
+ * @param options the pool options
+ * @param env environment to read, default `process.env`
+ * @returns the frozen settings
+ * @throws TypeError naming the offending option or environment variable
+ *
+ * @example
+ * ```ts
+ * resolveReadRoutingOptions({ maxReplicaLag: { seconds: 5 } }, { PGCONSUL_AUTO_READ_ROUTING: 'true' });
+ * // { maxReplicaLag: { seconds: 5 }, lagCheckIntervalMillis: 1000, autoReadRouting: true }
+ * ```
+ */
+export function resolveReadRoutingOptions(options: PoolOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedReadRouting {
+  const o = (options ?? {}) as Record<string, unknown>;
+  let maxReplicaLag: LagLimit | undefined;
+  const raw = o['maxReplicaLag'];
+  if (raw !== undefined) {
+    if (!isObject(raw)) throw invalid(option('maxReplicaLag'), 'must be an object like { bytes, seconds }', raw);
+    for (const key of Object.keys(raw)) {
+      if (!MAX_REPLICA_LAG_KEYS.has(key)) throw new TypeError(`pg-consul: unknown option "maxReplicaLag.${key}"`);
+    }
+    const bytes = raw['bytes'] === undefined ? undefined : lagBytes(raw['bytes'], option('maxReplicaLag.bytes'));
+    const seconds = raw['seconds'] === undefined ? undefined : lagSeconds(raw['seconds'], option('maxReplicaLag.seconds'));
+    if (bytes === undefined && seconds === undefined) {
+      throw new TypeError('pg-consul: option "maxReplicaLag" must set "bytes", "seconds" or both');
+    }
+    maxReplicaLag = defined({ bytes, seconds });
+  } else {
+    const bytes = pick(undefined, 'maxReplicaLag.bytes', env, 'PGCONSUL_MAX_REPLICA_LAG_BYTES', lagBytes, (v, origin) =>
+      envInteger(v, origin, 0, Number.MAX_SAFE_INTEGER),
+    );
+    const seconds = pick(undefined, 'maxReplicaLag.seconds', env, 'PGCONSUL_MAX_REPLICA_LAG_SECONDS', lagSeconds, envLagSeconds);
+    if (bytes !== undefined || seconds !== undefined) maxReplicaLag = defined({ bytes, seconds });
+  }
+  const lagCheckIntervalMillis =
+    pick(
+      o['lagCheckIntervalMillis'],
+      'lagCheckIntervalMillis',
+      env,
+      'PGCONSUL_LAG_CHECK_INTERVAL_MS',
+      (v, origin) => integer(v, origin, 10, MAX_TIMER_MILLIS),
+      (v, origin) => envInteger(v, origin, 10, MAX_TIMER_MILLIS),
+    ) ?? READ_ROUTING_DEFAULTS.lagCheckIntervalMillis;
+  const autoReadRouting =
+    pick(o['autoReadRouting'], 'autoReadRouting', env, 'PGCONSUL_AUTO_READ_ROUTING', boolean, parseGoBool) ??
+    READ_ROUTING_DEFAULTS.autoReadRouting;
+  return Object.freeze({
+    maxReplicaLag: maxReplicaLag === undefined ? undefined : Object.freeze(maxReplicaLag),
+    lagCheckIntervalMillis,
+    autoReadRouting,
+  });
 }

@@ -1,10 +1,14 @@
 import type pg from 'pg';
 import { Cluster } from './cluster.js';
-import { ConsulHealthSource } from './discovery/consul-health-source.js';
+import { createDiscoverySource } from './discovery/create-source.js';
 import type { DiscoverySource } from './discovery/discovery-source.js';
-import { resolveOptions } from './options.js';
-import type { PoolOptions as BasePoolOptions, ResolvedOptions } from './options.js';
+import { resolveDiscoveryOptions, resolveOptions } from './options.js';
+import type { PoolOptions as BasePoolOptions, DiscoveryMode, ResolvedOptions } from './options.js';
 import { RoutedPool } from './routed-pool.js';
+import { resolveReadRoutingOptions } from './options.js';
+import { Session } from './routing/session.js';
+import type { SessionHost } from './routing/session.js';
+import { decodeSessionToken } from './routing/session-token.js';
 import type { TopologySnapshot } from './topology/snapshot.js';
 
 function isDiscoverySource(x: unknown): x is DiscoverySource {
@@ -20,10 +24,12 @@ const ENDED_TWICE = 'Called end on pool more than once';
  */
 export interface PoolOptions extends BasePoolOptions {
   /**
-   * A discovery source to use instead of Consul's health endpoint (advanced: tests, custom
-   * registries). When given, `service` and `consul` are not needed.
+   * Where the topology comes from: a mode name (`consul-health` — the default —, `patroni`,
+   * `patroni+health`, `prepared-query`, `static`; see the `options` module), or a discovery
+   * source object (advanced: tests, custom registries; `service` and `consul` are then not
+   * needed).
    */
-  discovery?: DiscoverySource;
+  discovery?: DiscoveryMode | DiscoverySource;
 }
 
 /** pg.Pool's `options` with its defaults filled in, as pg.Pool reports them. */
@@ -107,6 +113,8 @@ export class Pool extends RoutedPool {
   readonly replica: RolePool;
   /** The resolved configuration (secrets included: do not log it). @internal */
   readonly #resolved: ResolvedOptions;
+  /** What read-your-writes sessions use of this pool. */
+  readonly #sessionHost: SessionHost;
   #endPromise: Promise<void> | undefined;
 
   /**
@@ -116,24 +124,15 @@ export class Pool extends RoutedPool {
    */
   constructor(options?: PoolOptions) {
     const { discovery, ...rest } = options ?? {};
-    if (discovery !== undefined && !isDiscoverySource(discovery)) {
-      throw new TypeError('pg-consul: option "discovery" must implement DiscoverySource (start, refresh, stop, requestCount)');
+    const custom = discovery !== undefined && typeof discovery !== 'string' ? discovery : undefined;
+    if (custom !== undefined && !isDiscoverySource(custom)) {
+      throw new TypeError('pg-consul: option "discovery" must be a mode name or implement DiscoverySource (start, refresh, stop, requestCount)');
     }
-    const resolved = resolveOptions(discovery ? { service: 'custom', ...rest } : rest);
+    const resolved = resolveOptions(custom ? { service: 'custom', ...rest } : rest);
     const log = resolved.logger;
+    const readRouting = resolveReadRoutingOptions(rest);
     const source: DiscoverySource =
-      discovery ??
-      new ConsulHealthSource({
-        consul: resolved.consul,
-        service: resolved.service,
-        primaryTags: resolved.primaryTags,
-        replicaTags: resolved.replicaTags,
-        waitSeconds: resolved.waitSeconds,
-        requestTimeoutMillis: resolved.requestTimeoutMillis,
-        minIntervalMillis: resolved.discoveryMinIntervalMillis,
-        backoff: { initialMillis: resolved.retryInitialDelayMillis, maxMillis: Math.max(resolved.retryMaxDelayMillis, 5000) },
-        logger: log,
-      });
+      custom ?? createDiscoverySource(resolved, resolveDiscoveryOptions({ ...rest, discovery }, resolved.service));
     const pgOptions = pgPoolOptions(resolved.pg);
     const emitters: { pool?: Pool; primary?: RolePool; replica?: RolePool } = {};
     const cluster = new Cluster(
@@ -144,6 +143,8 @@ export class Pool extends RoutedPool {
         retryInitialDelayMillis: resolved.retryInitialDelayMillis,
         retryMaxDelayMillis: resolved.retryMaxDelayMillis,
         invalidationMillis: Math.max(1000, resolved.retryMaxDelayMillis),
+        maxReplicaLag: readRouting.maxReplicaLag,
+        lagCheckIntervalMillis: readRouting.lagCheckIntervalMillis,
       },
       source,
       {
@@ -166,7 +167,40 @@ export class Pool extends RoutedPool {
     this.replica = new RolePool(this, cluster, 'replica', pgOptions);
     emitters.primary = this.primary;
     emitters.replica = this.replica;
+    this.autoReadRouting = readRouting.autoReadRouting;
+    this.#sessionHost = Object.freeze({
+      cluster,
+      autoReadRouting: readRouting.autoReadRouting,
+      readRun: (text, values) => this.replica.run(text, values),
+      primaryRun: (text, values) => this.primary.run(text, values),
+      transaction: (callback, options) => this.primary.transaction(callback, options),
+      log,
+    } satisfies SessionHost);
     cluster.start();
+  }
+
+  /**
+   * A read-your-writes session: its reads see its own writes — also across requests and
+   * processes when its `token` is carried along — without a shared store. Writes go to the
+   * primary as with `pool.query` and record the primary's WAL position (one extra round trip
+   * per write); reads (`session.replica`) go to a replica that has replayed that position,
+   * else to the primary. While a session has no position, its reads cost exactly what
+   * `pool.replica` reads cost. See the README section "Read routing".
+   *
+   * @param token a token from an earlier session's `token` (cookie, header…); `undefined`
+   *   or `''` for a fresh session
+   * @throws TypeError for a malformed token (never echoed in the message)
+   *
+   * @example
+   * ```ts
+   * const s = pool.session(req.cookies.pgs);
+   * await s.query('UPDATE users SET name = $1 WHERE id = $2', [name, id]);
+   * const user = await s.replica.one('SELECT * FROM users WHERE id = $1', [id]); // sees the new name
+   * res.cookie('pgs', s.token);
+   * ```
+   */
+  session(token?: string): Session {
+    return new Session(this.#sessionHost, decodeSessionToken(token));
   }
 
   /** The topology now in force (immutable; compare with `!==` to detect a change). */

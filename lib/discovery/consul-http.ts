@@ -44,11 +44,20 @@ export interface ConsulGetOptions {
    * process should wait for.
    */
   readonly unref?: boolean | undefined;
+  /**
+   * Resolve a 404 answer instead of rejecting it, with `body: null` (whatever the body was)
+   * and the headers (default false). For reads where "nothing there" is an answer: Consul
+   * answers a KV read under an empty prefix with 404 and an `X-Consul-Index` to block on.
+   */
+  readonly acceptNotFound?: boolean | undefined;
 }
 
-/** What {@link consulGet} resolves with: a 2xx answer whose body was valid JSON. */
+/**
+ * What {@link consulGet} resolves with: a 2xx answer whose body was valid JSON (or, with
+ * `acceptNotFound`, a 404 with `body: null`).
+ */
 export interface ConsulResponse {
-  /** HTTP status (2xx). */
+  /** HTTP status (2xx, or 404 with `acceptNotFound`). */
   readonly status: number;
   /** Response headers, lower-case names; repeated headers joined with `, `. */
   readonly headers: Readonly<Record<string, string | undefined>>;
@@ -223,7 +232,8 @@ function errorCode(err: unknown): string {
  * @param config the Consul connection (token → `X-Consul-Token`, never in the URL)
  * @param path absolute, URL-encoded path (e.g. `/v1/health/service/pglab`)
  * @param query query parameters; `dc`, `stale`/`consistent`, `ns`, `partition` come from `config`
- * @param opts `signal`, `timeoutMillis`, optional keep-alive `agent`, `maxBodyBytes`, `unref`
+ * @param opts `signal`, `timeoutMillis`, optional keep-alive `agent`, `maxBodyBytes`, `unref`,
+ *   `acceptNotFound`
  * @returns status, headers (incl. `x-consul-index`) and parsed body
  *
  * @example
@@ -307,6 +317,10 @@ export function consulGet(
         if (!res.complete) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
       });
       res.on('end', () => {
+        if (status === 404 && opts.acceptNotFound === true) {
+          succeed({ status, headers: flattenHeaders(res.headers), body: null });
+          return;
+        }
         const text = Buffer.concat(chunks, size).toString('utf8');
         if (status < 200 || status > 299) {
           const excerpt = bodyExcerpt(text, config);

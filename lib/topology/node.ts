@@ -34,6 +34,43 @@ export interface DiscoveredNode {
   readonly tags: readonly string[];
   /** Consul `Service.ModifyIndex` (0 when the source has none); breaks ties between two primaries. */
   readonly modifyIndex: number;
+  /**
+   * What Patroni itself says about this member, when the node came from Patroni's keys in
+   * Consul KV (`discovery: 'patroni'` / `'patroni+health'`); undefined for other sources.
+   */
+  readonly patroni?: PatroniMemberInfo | undefined;
+}
+
+/**
+ * A Patroni member as its `members/<name>` key in the DCS describes it (Patroni 3.x).
+ * Immutable. WAL positions are kept for a future replica-lag limit; they are not compared
+ * when deciding whether the topology changed.
+ *
+ * @example
+ * ```ts
+ * const info: PatroniMemberInfo = {
+ *   member: 'node2', role: 'replica', state: 'running', leader: false,
+ *   xlogLocation: 67108864, timeline: 1, noloadbalance: false, nofailover: false,
+ * };
+ * ```
+ */
+export interface PatroniMemberInfo {
+  /** Member name (`name:` in patroni.yml). */
+  readonly member: string;
+  /** Patroni's role: `master`/`primary`, `replica`, `promoted`, `demoted`, `standby_leader`… */
+  readonly role: string;
+  /** Patroni's state: `running`, `stopped`, `starting`, `stopping`, `crashed`… */
+  readonly state: string;
+  /** Whether the leader key names this member. */
+  readonly leader: boolean;
+  /** `xlog_location`: the leader's WAL write position, a replica's received/replayed one (bytes). */
+  readonly xlogLocation?: number | undefined;
+  /** `timeline` the member reported. */
+  readonly timeline?: number | undefined;
+  /** `tags.noloadbalance`: the member asks not to receive read traffic. */
+  readonly noloadbalance: boolean;
+  /** `tags.nofailover`: the member never becomes leader (irrelevant for reads). */
+  readonly nofailover: boolean;
 }
 
 /**

@@ -1,0 +1,134 @@
+/**
+ * Builds the discovery source a Pool's resolved options ask for.
+ *
+ * @module
+ */
+import type { ResolvedDiscovery, ResolvedOptions } from '../options.js';
+import { CombinedSource } from './combined-source.js';
+import { ConsulHealthSource } from './consul-health-source.js';
+import type { ConsulWatchSettings } from './consul-watch-loop.js';
+import type { DiscoverySource } from './discovery-source.js';
+import { PatroniKvSource } from './patroni-kv-source.js';
+import type { ConfirmPrimary } from './patroni-kv-source.js';
+import { createPgProbe, roleFromProbe } from './pg-probe.js';
+import type { ProbeServer } from './pg-probe.js';
+import { PreparedQuerySource } from './prepared-query-source.js';
+import { StaticHostSource } from './static-host-source.js';
+
+/** Injectable pieces of {@link createDiscoverySource} (tests). */
+export interface CreateSourceDeps {
+  /** Server probe; default `createPgProbe(resolved.pg, discovery.probe.timeoutMillis)`. */
+  readonly probe?: ProbeServer | undefined;
+}
+
+/**
+ * The settings every Consul-backed source shares, from the resolved options: Consul
+ * connection, blocking wait, request timeout, rate limit, backoff (from the retry delays,
+ * with a ceiling of at least 5 s) and the logger.
+ *
+ * @param resolved the pool's resolved options
+ * @returns the shared loop settings
+ *
+ * @example
+ * ```ts
+ * new ConsulHealthSource({ ...consulWatchSettings(resolved), service: 'pglab', primaryTags, replicaTags });
+ * ```
+ */
+export function consulWatchSettings(resolved: ResolvedOptions): ConsulWatchSettings {
+  return {
+    consul: resolved.consul,
+    waitSeconds: resolved.waitSeconds,
+    requestTimeoutMillis: resolved.requestTimeoutMillis,
+    minIntervalMillis: resolved.discoveryMinIntervalMillis,
+    backoff: { initialMillis: resolved.retryInitialDelayMillis, maxMillis: Math.max(resolved.retryMaxDelayMillis, 5000) },
+    logger: resolved.logger,
+  };
+}
+
+/**
+ * A {@link ConfirmPrimary} that probes the node: confirmed when the server is neither in
+ * recovery nor read-only ({@link roleFromProbe} says `primary`).
+ *
+ * @param probe the server probe
+ * @returns the promotion check
+ *
+ * @example
+ * ```ts
+ * const confirm = confirmPrimaryWith(createPgProbe(pgOptions, 1_000));
+ * await confirm(node, signal); // true once node accepts writes
+ * ```
+ */
+export function confirmPrimaryWith(probe: ProbeServer): ConfirmPrimary {
+  return async (node, signal) => roleFromProbe(await probe(node.host, node.port, signal)) === 'primary';
+}
+
+/**
+ * Creates the source for `discovery.mode`:
+ * - `consul-health` → {@link ConsulHealthSource} on `service` (with `near`);
+ * - `patroni` → {@link PatroniKvSource} on `<namespace>/<scope>/`, confirming promotions
+ *   with a probe unless `confirmPromotion` is false;
+ * - `patroni+health` → {@link CombinedSource} of both (leader from KV, replicas from health);
+ * - `prepared-query` → {@link PreparedQuerySource};
+ * - `static` → {@link StaticHostSource} probing `hosts` with the pool's pg credentials.
+ *
+ * @param resolved the pool's resolved options
+ * @param discovery the resolved discovery settings
+ * @param deps injectable probe
+ * @returns a source, not started
+ *
+ * @example
+ * ```ts
+ * const resolved = resolveOptions(options);
+ * const source = createDiscoverySource(resolved, resolveDiscoveryOptions(options, resolved.service));
+ * ```
+ */
+export function createDiscoverySource(resolved: ResolvedOptions, discovery: ResolvedDiscovery, deps: CreateSourceDeps = {}): DiscoverySource {
+  const settings = consulWatchSettings(resolved);
+  const probe = deps.probe ?? createPgProbe(resolved.pg, discovery.probe.timeoutMillis);
+  const health = (): ConsulHealthSource =>
+    new ConsulHealthSource({
+      ...settings,
+      service: resolved.service,
+      primaryTags: resolved.primaryTags,
+      replicaTags: resolved.replicaTags,
+      near: discovery.near,
+    });
+  const patroni = (): PatroniKvSource =>
+    new PatroniKvSource({
+      ...settings,
+      namespace: discovery.patroni.namespace,
+      scope: discovery.patroni.scope,
+      confirmPrimary: discovery.patroni.confirmPromotion ? confirmPrimaryWith(probe) : undefined,
+    });
+  switch (discovery.mode) {
+    case 'consul-health':
+      return health();
+    case 'patroni':
+      return patroni();
+    case 'patroni+health':
+      return new CombinedSource(patroni(), health());
+    case 'prepared-query': {
+      const query = discovery.preparedQuery;
+      if (query === undefined) throw new TypeError('pg-consul: discovery "prepared-query" needs option "preparedQuery.name"');
+      return new PreparedQuerySource({
+        ...settings,
+        name: query.name,
+        intervalMillis: query.intervalMillis,
+        primaryTags: resolved.primaryTags,
+        replicaTags: resolved.replicaTags,
+        near: discovery.near,
+      });
+    }
+    case 'static': {
+      const hosts = discovery.hosts;
+      if (hosts === undefined) throw new TypeError('pg-consul: discovery "static" needs option "hosts"');
+      return new StaticHostSource({
+        hosts,
+        intervalMillis: discovery.probe.intervalMillis,
+        minIntervalMillis: resolved.discoveryMinIntervalMillis,
+        probe,
+        logger: resolved.logger,
+      });
+    }
+  }
+}
