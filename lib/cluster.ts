@@ -7,9 +7,12 @@ import { NodePool } from './pooling/node-pool.js';
 import type { RetryDeps } from './retry/run-with-retry.js';
 import { backoffDelay } from './retry/backoff.js';
 import type { DiscoveredNode, TopologyUpdate } from './topology/node.js';
-import { selectPrimary, selectReplica } from './topology/select.js';
-import type { ReadFallback, Selection } from './topology/select.js';
-import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode } from './topology/snapshot.js';
+import { selectCaughtUpReplica, selectPrimary, selectReplica } from './topology/select.js';
+import type { CaughtUpSelection, ReadFallback, Selection } from './topology/select.js';
+import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode, withReplicaLag } from './topology/snapshot.js';
+import { LagMonitor, pgMonitorClients } from './routing/lag-monitor.js';
+import type { MonitorClientFactory } from './routing/lag-monitor.js';
+import type { LagLimit } from './routing/lag.js';
 import type { TopologySnapshot } from './topology/snapshot.js';
 import { NoPrimaryError, PoolEndedError } from './errors.js';
 import type { Outcome } from './errors.js';
@@ -23,6 +26,12 @@ export interface ClusterSettings {
   readonly retryMaxDelayMillis: number;
   /** How long a node found read-only is skipped before it is checked again. */
   readonly invalidationMillis: number;
+  /** `maxReplicaLag`: the lag monitor runs, and replicas over it serve no reads, when set. */
+  readonly maxReplicaLag?: LagLimit | undefined;
+  /** `lagCheckIntervalMillis` (default 1000). */
+  readonly lagCheckIntervalMillis?: number | undefined;
+  /** The lag monitor's client factory (tests); default pg.Client with the pool's options. */
+  readonly lagMonitorClients?: MonitorClientFactory | undefined;
 }
 
 /** The emitters events are delivered to: the Pool facade and its two role views. */
@@ -58,6 +67,11 @@ export class Cluster {
   #confirmed: DiscoveredNode | undefined;
   #troubleSince: number | undefined;
   #primaryNamedAt: number | undefined;
+  // read routing (lag monitor, read-your-writes, auto read routing)
+  readonly #lagMonitor: LagMonitor | undefined;
+  /** The highest replay position seen on each current replica (lag monitor, session checks). */
+  readonly #replayed = new Map<string, bigint>();
+  #autoReadDeps: RetryDeps | undefined;
 
   /**
    * @param settings resolved settings
@@ -72,6 +86,17 @@ export class Cluster {
     this.#emitters = emitters;
     this.#log = log;
     this.#now = now;
+    if (settings.maxReplicaLag) {
+      this.#lagMonitor = new LagMonitor({
+        limit: settings.maxReplicaLag,
+        intervalMillis: settings.lagCheckIntervalMillis ?? 1000,
+        topology: () => this.#topology,
+        onRound: () => this.#onLagRound(),
+        log,
+        now,
+        connect: settings.lagMonitorClients ?? pgMonitorClients(settings.pg),
+      });
+    }
   }
 
   /** Starts discovery. Called once, after the Pool and its views exist. */
@@ -81,6 +106,7 @@ export class Cluster {
       onError: (error, info) => this.#onDiscoveryError(error, info),
       onSkippedEntry: (reason) => this.#log('debug', 'skipped a malformed discovery entry', { reason }),
     });
+    this.#lagMonitor?.start();
   }
 
   /** The topology now in force. */
@@ -116,11 +142,64 @@ export class Cluster {
     return sum;
   }
 
-  /** Selection for an intent; expires stale invalidations first. */
-  select(intent: 'primary' | 'replica'): Selection {
+  /**
+   * Selection for an intent; expires stale invalidations first.
+   * @param intent the path
+   * @param fallback where a read goes without a readable replica (default: `readFallback`)
+   */
+  select(intent: 'primary' | 'replica', fallback: ReadFallback = this.#settings.readFallback): Selection {
     this.#setTopology(expireInvalidations(this.#topology, this.#now()));
     if (intent === 'primary') return selectPrimary(this.#topology);
-    return selectReplica(this.#topology, (a) => this.#pools.get(`replica|${a}`)?.load ?? 0, this.#settings.readFallback, this.#turn++);
+    return selectReplica(this.#topology, (a) => this.#pools.get(`replica|${a}`)?.load ?? 0, fallback, this.#turn++);
+  }
+
+  /**
+   * Selection for a read that must see WAL position `position` (read-your-writes): a
+   * replica known to have replayed it, else (without the lag monitor) a replica to verify,
+   * else the primary. See `selectCaughtUpReplica`.
+   * @param position the position the read must see
+   * @param allowVerify whether a replica may be checked at all (false: known replicas or the primary)
+   */
+  selectCaughtUp(position: bigint, allowVerify = true): CaughtUpSelection {
+    this.#setTopology(expireInvalidations(this.#topology, this.#now()));
+    return selectCaughtUpReplica(
+      this.#topology,
+      (a) => this.#pools.get(`replica|${a}`)?.load ?? 0,
+      (a) => this.#replayed.get(a),
+      position,
+      allowVerify && this.#lagMonitor === undefined,
+      this.#turn++,
+    );
+  }
+
+  /** Records that the replica at `address` has replayed at least `lsn` (ignored for non-replicas). */
+  noteReplayed(address: string, lsn: bigint): void {
+    const known = this.#replayed.get(address);
+    if (known !== undefined && known >= lsn) return;
+    if (!this.#topology.replicas.some((r) => r.address === address)) return;
+    this.#replayed.set(address, lsn);
+  }
+
+  /** Whether the lag monitor runs (`maxReplicaLag` is set). */
+  get lagMonitored(): boolean {
+    return this.#lagMonitor !== undefined;
+  }
+
+  /**
+   * The retry dependencies of the read path with another selection (sessions).
+   * @param select picks the node of each attempt
+   */
+  retryDepsWith(select: () => Selection): RetryDeps {
+    return { ...this.retryDeps('replica'), select };
+  }
+
+  /**
+   * The retry dependencies of statements `autoReadRouting` sends to the read path: like the
+   * read path's, except that without a readable replica they go to the primary whatever
+   * `readFallback` says (auto routing never makes a statement fail that would have run).
+   */
+  autoReadDeps(): RetryDeps {
+    return (this.#autoReadDeps ??= this.retryDepsWith(() => this.select('replica', 'primary')));
   }
 
   /** The node pool for a node in a role, created on first use. */
@@ -193,7 +272,10 @@ export class Cluster {
       this.#ending = true;
       this.#wakeWaiters();
       this.#endPromise = (async () => {
-        await this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) }));
+        await Promise.all([
+          this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) })),
+          this.#lagMonitor?.stop(),
+        ]);
         const all = [...this.#pools.values(), ...this.#retiring];
         this.#pools.clear();
         await Promise.all(all.map((p) => p.retire()));
@@ -227,10 +309,49 @@ export class Cluster {
     this.#setTopology(invalidateNode(this.#topology, address, now, now + this.#settings.invalidationMillis));
   }
 
+  #onLagRound(): void {
+    const monitor = this.#lagMonitor;
+    if (this.#ending || !monitor) return;
+    for (const [address, sample] of monitor.replayPositions) if (sample.replay !== undefined) this.noteReplayed(address, sample.replay);
+    const previous = this.#topology;
+    const next = withReplicaLag(previous, monitor.entries(previous.replicas));
+    if (next.readReplicas !== previous.readReplicas) {
+      for (const r of next.replicas) {
+        const was = previous.readReplicas.includes(r);
+        const is = next.readReplicas.includes(r);
+        if (was === is) continue;
+        const lag = next.lag.get(r.address);
+        this.#log('info', is ? 'replica readmitted to reads: within maxReplicaLag' : 'replica excluded from reads: over maxReplicaLag or not measured', {
+          node: r.address,
+          bytes: lag?.bytes,
+          seconds: lag?.seconds,
+        });
+      }
+    }
+    this.#setTopology(next);
+  }
+
   #setTopology(next: TopologySnapshot): void {
     const previous = this.#topology;
     if (next === previous) return;
+    if (next.version === previous.version) {
+      // Only lag numbers changed: no routing change, no `topology` event.
+      this.#topology = next;
+      this.#emit(undefined, 'lag', [{ previous, current: next }]);
+      return;
+    }
+    let measureNow = false;
+    if (this.#lagMonitor) {
+      const covered = lagCoversReplicas(next);
+      // New replicas start excluded until measured; departed ones lose their entry.
+      if (!covered) next = withReplicaLag(next, this.#lagMonitor.entries(next.replicas));
+      measureNow = !covered || next.primary?.address !== previous.primary?.address;
+    }
+    for (const address of [...this.#replayed.keys()]) {
+      if (!next.replicas.some((r) => r.address === address)) this.#replayed.delete(address);
+    }
     this.#topology = next;
+    if (measureNow) this.#lagMonitor?.poke();
     const now = this.#now();
     if (next.primary && next.primary.address !== this.#confirmed?.address && next.primary.address !== previous.primary?.address) {
       this.#primaryNamedAt = now;
@@ -241,8 +362,10 @@ export class Cluster {
       version: next.version,
       primary: next.primary?.address,
       replicas: next.replicas.map((r) => r.address),
+      ...(next.readReplicas !== next.replicas ? { readReplicas: next.readReplicas.map((r) => r.address) } : {}),
     });
     this.#emit(undefined, 'topology', [{ previous, current: next }]);
+    if (next.lag !== previous.lag) this.#emit(undefined, 'lag', [{ previous, current: next }]);
     this.#wakeWaiters();
   }
 
@@ -331,4 +454,9 @@ export class Cluster {
     }
     return delivered;
   }
+}
+
+/** Whether the snapshot's lag map has exactly one entry per replica. */
+function lagCoversReplicas(t: TopologySnapshot): boolean {
+  return t.lag.size === t.replicas.length && t.replicas.every((r) => t.lag.has(r.address));
 }

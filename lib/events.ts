@@ -4,8 +4,10 @@ import type { TopologySnapshot } from './topology/snapshot.js';
 import type { Outcome } from './errors.js';
 
 /**
- * Payload of the `topology` event: fired only when the snapshot changed (a new primary, a
- * replica came or went, a node was invalidated…), never for a Consul index bump alone.
+ * Payload of the `topology` event: fired only when the snapshot changed in a way that
+ * affects routing (a new primary, a replica came or went, a node was invalidated, a replica
+ * was excluded from or readmitted to reads for lag…), never for a Consul index bump or new
+ * lag numbers alone (see `lag`).
  */
 export interface TopologyEvent {
   /** The snapshot before the change. */
@@ -46,6 +48,25 @@ export interface RetryEvent {
   readonly error: Error;
   /** Whether the failed attempt ran: `not-executed`, or `unknown` on a replica. */
   readonly outcome: Outcome;
+}
+
+/**
+ * Payload of the `lag` event: fired after every lag-monitor round that changed the numbers of
+ * `topology.lag` (only when `maxReplicaLag` is set; about once per `lagCheckIntervalMillis`).
+ * When a round also changes which replicas are excluded from reads, `topology` fires too.
+ *
+ * @example
+ * ```ts
+ * pool.on('lag', ({ current }) => {
+ *   for (const [address, lag] of current.lag) metrics.gauge('replica_lag_bytes', lag.bytes ?? -1, { address });
+ * });
+ * ```
+ */
+export interface LagEvent {
+  /** The snapshot before the round. */
+  readonly previous: TopologySnapshot;
+  /** The snapshot with the new lag numbers (`current.lag`). */
+  readonly current: TopologySnapshot;
 }
 
 /** Payload of the `discoveryError` event: a discovery round failed; the last topology stays. */
@@ -91,4 +112,6 @@ export interface PoolEvents {
   retry: [event: RetryEvent];
   /** A discovery round failed. */
   discoveryError: [event: DiscoveryErrorEvent];
+  /** The lag monitor measured the replicas (only with `maxReplicaLag`). */
+  lag: [event: LagEvent];
 }

@@ -10,6 +10,7 @@ import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './quer
 import type { Queryable, QueryStatement } from './query/helpers.js';
 import { runTransaction } from './query/transaction.js';
 import type { TransactionClient, TransactionOptions } from './query/transaction.js';
+import { isCertainlyReadOnly, runAutoRead } from './routing/read-paths.js';
 
 type Callback<T> = (err: Error | undefined, result?: T) => void;
 
@@ -48,6 +49,12 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   protected readonly cluster: Cluster;
   /** @internal */
   protected readonly intent: 'primary' | 'replica';
+  /**
+   * Whether `run` sends certainly-read-only statements to the read path (`autoReadRouting`;
+   * set by the Pool only, never on its views).
+   * @internal
+   */
+  protected autoReadRouting = false;
 
   /**
    * @param cluster the shared state
@@ -104,7 +111,8 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * Runs a statement: on the primary for `pool` and `pool.primary`, on a replica for
    * `pool.replica`. Same overloads as pg.Pool's `query` (promise and callback). Statements
    * that certainly did not run are retried until `failoverTimeoutMillis`; see the README for
-   * exactly which failures are retried.
+   * exactly which failures are retried. With `autoReadRouting`, `pool.query` (not
+   * `pool.primary.query`) sends statements that are certainly read-only to the read path.
    *
    * @example
    * ```ts
@@ -147,6 +155,9 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    */
   run<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.cluster.ending) return Promise.reject(new PoolEndedError());
+    if (this.autoReadRouting && isCertainlyReadOnly(typeof text === 'string' ? text : text?.text)) {
+      return runAutoRead<R>(this.cluster, text, values);
+    }
     return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, async (node, role) => {
       const pool = this.cluster.nodePool(node, role).pg;
       let client: pg.PoolClient;

@@ -28,8 +28,9 @@ export function selectPrimary(snapshot: TopologySnapshot): Selection {
 /**
  * The replica a read goes to: the least busy passing replica (busy = connections checked
  * out plus requests waiting for one, as `load` reports), ties broken by rotating with
- * `turn` so equal replicas share the load evenly. When no replica is available the read goes
- * to the primary if `fallback` is `primary`. Pure.
+ * `turn` so equal replicas share the load evenly. Only `readReplicas` count (replicas over
+ * `maxReplicaLag` are excluded). When no replica is available the read goes to the primary
+ * if `fallback` is `primary`. Pure.
  *
  * @param snapshot current topology
  * @param load busy-ness of the node pool at an address (0 when it has none yet)
@@ -47,7 +48,7 @@ export function selectReplica(
   fallback: ReadFallback,
   turn: number,
 ): Selection {
-  const replicas = snapshot.replicas;
+  const replicas = snapshot.readReplicas;
   const n = replicas.length;
   if (n === 0) {
     return fallback === 'primary' ? { node: snapshot.primary, role: 'primary' } : { node: undefined, role: 'replica' };
@@ -64,4 +65,71 @@ export function selectReplica(
     }
   }
   return { node: best, role: 'replica' };
+}
+
+/** A {@link Selection} for a read that must see a WAL position. */
+export interface CaughtUpSelection extends Selection {
+  /**
+   * The replica is not known to have replayed the position: check its
+   * `pg_last_wal_replay_lsn()` first (one round trip) and read from the primary if it has not.
+   */
+  readonly verify: boolean;
+}
+
+/**
+ * The node a read-your-writes read goes to: a read that must see everything up to WAL
+ * position `position`. Pure.
+ *
+ * 1. The least busy readable replica known to have replayed `position` (`replayed` reports
+ *    the highest replay position seen on each replica, from the lag monitor or earlier
+ *    checks): no check needed (`verify: false`).
+ * 2. Else, when `canVerify`, the least busy readable replica, with `verify: true`.
+ * 3. Else the primary, which always has the position (whatever `readFallback` says: the
+ *    caller asked for its own writes).
+ *
+ * @param snapshot current topology
+ * @param load busy-ness of the node pool at an address
+ * @param replayed highest replay position known for an address (undefined when unknown)
+ * @param position the position the read must see (> 0)
+ * @param canVerify whether an unknown replica may be checked (false when the lag monitor
+ *   is on: its data is used instead)
+ * @param turn a counter the caller increments per selection
+ *
+ * @example
+ * ```ts
+ * const s = selectCaughtUpReplica(snapshot, load, (a) => known.get(a), 0x3000148n, true, turn++);
+ * if (s.verify) { ... check pg_last_wal_replay_lsn() on s.node first ... }
+ * ```
+ */
+export function selectCaughtUpReplica(
+  snapshot: TopologySnapshot,
+  load: (address: string) => number,
+  replayed: (address: string) => bigint | undefined,
+  position: bigint,
+  canVerify: boolean,
+  turn: number,
+): CaughtUpSelection {
+  const replicas = snapshot.readReplicas;
+  const n = replicas.length;
+  let caught: DiscoveredNode | undefined;
+  let caughtLoad = Infinity;
+  let any: DiscoveredNode | undefined;
+  let anyLoad = Infinity;
+  const start = n === 0 ? 0 : ((turn % n) + n) % n;
+  for (let i = 0; i < n; i++) {
+    const node = replicas[(start + i) % n]!;
+    const l = load(node.address);
+    const r = replayed(node.address);
+    if (r !== undefined && r >= position && l < caughtLoad) {
+      caught = node;
+      caughtLoad = l;
+    }
+    if (l < anyLoad) {
+      any = node;
+      anyLoad = l;
+    }
+  }
+  if (caught) return { node: caught, role: 'replica', verify: false };
+  if (canVerify && any) return { node: any, role: 'replica', verify: true };
+  return { node: snapshot.primary, role: 'primary', verify: false };
 }

@@ -2,10 +2,11 @@ import type { DiscoveredNode, TopologyUpdate } from './node.js';
 
 /**
  * An immutable view of the cluster at one moment: what the discovery source last said,
- * plus which primaries pg-consul itself found not writable.
+ * plus which primaries pg-consul itself found not writable and, with `maxReplicaLag`, how far
+ * each replica is behind.
  *
- * Snapshots are only ever replaced, never changed: {@link applyUpdate} and
- * {@link invalidateNode} return a new snapshot, or the same object when nothing changed, so
+ * Snapshots are only ever replaced, never changed: {@link applyUpdate},
+ * {@link invalidateNode} and {@link withReplicaLag} return a new snapshot, or the same object when nothing changed, so
  * `previous !== current` means "something changed".
  *
  * @example
@@ -16,7 +17,10 @@ import type { DiscoveredNode, TopologyUpdate } from './node.js';
  * ```
  */
 export interface TopologySnapshot {
-  /** Increases by one on every change; 0 for the empty snapshot before discovery answered. */
+  /**
+   * Increases on every routing change; 0 for the empty snapshot before discovery answered.
+   * A lag-number update alone ({@link withReplicaLag}) replaces the snapshot but keeps it.
+   */
   readonly version: number;
   /** The source's index (Consul `X-Consul-Index`) of the answer this snapshot is built on. */
   readonly index: number;
@@ -41,7 +45,48 @@ export interface TopologySnapshot {
    * they are skipped. Cleared when the source re-registers the node or it stops being primary.
    */
   readonly invalidated: ReadonlyMap<string, { readonly modifyIndex: number; readonly until: number }>;
+  /**
+   * The replicas reads may go to: `replicas` minus those the lag monitor excluded (over
+   * `maxReplicaLag`, not measured yet, or not measured recently). The very same array as
+   * `replicas` when no lag limit is set.
+   */
+  readonly readReplicas: readonly DiscoveredNode[];
+  /**
+   * The lag of each replica, by address, as the lag monitor last measured it (see
+   * {@link ReplicaLag}); empty when no lag limit is set. Replaced after every measurement
+   * round: the `lag` event reports each replacement, the `topology` event only those that
+   * change which replicas are excluded.
+   */
+  readonly lag: ReadonlyMap<string, ReplicaLag>;
 }
+
+/**
+ * How far one replica is behind the primary, as the lag monitor measured it. Immutable.
+ *
+ * @example
+ * ```ts
+ * for (const [address, lag] of pool.topology.lag) {
+ *   console.log(address, lag.bytes, lag.seconds, lag.excluded ? 'excluded' : 'serving reads');
+ * }
+ * ```
+ */
+export interface ReplicaLag {
+  /** Bytes of WAL the replica has yet to replay; undefined when unknown. */
+  readonly bytes: number | undefined;
+  /**
+   * Seconds since the primary was first seen at a position the replica has not replayed yet
+   * (0 when caught up; not inflated by an idle primary); undefined when unknown.
+   */
+  readonly seconds: number | undefined;
+  /** The replica's `pg_last_wal_replay_lsn()` in PostgreSQL's `X/Y` form; undefined when unknown. */
+  readonly replayLsn: string | undefined;
+  /** When the replica was last measured (ms since epoch); undefined when never. */
+  readonly sampledAt: number | undefined;
+  /** Whether reads skip this replica (over the limit, or its lag is unknown). */
+  readonly excluded: boolean;
+}
+
+const NO_NODES = Object.freeze([]) as readonly DiscoveredNode[];
 
 /** The snapshot before discovery has answered: no nodes, no primary. */
 export const EMPTY_TOPOLOGY: TopologySnapshot = Object.freeze({
@@ -49,11 +94,13 @@ export const EMPTY_TOPOLOGY: TopologySnapshot = Object.freeze({
   index: 0,
   source: '',
   discovered: false,
-  nodes: Object.freeze([]) as readonly DiscoveredNode[],
-  primaryCandidates: Object.freeze([]) as readonly DiscoveredNode[],
+  nodes: NO_NODES,
+  primaryCandidates: NO_NODES,
   primary: undefined,
-  replicas: Object.freeze([]) as readonly DiscoveredNode[],
+  replicas: NO_NODES,
   invalidated: new Map(),
+  readReplicas: NO_NODES,
+  lag: new Map(),
 });
 
 function byPreference(a: DiscoveredNode, b: DiscoveredNode): number {
@@ -87,6 +134,7 @@ function build(
   const primaryCandidates = nodes.filter((n) => n.role === 'primary' && !isSkipped(n)).sort(byPreference);
   const primary = primaryCandidates[0];
   const replicas = nodes.filter((n) => n.role === 'replica' && n.address !== primary?.address);
+  Object.freeze(replicas);
   const sameView =
     prev.discovered &&
     prev.primary?.address === primary?.address &&
@@ -109,8 +157,62 @@ function build(
     nodes: Object.freeze([...nodes]),
     primaryCandidates: Object.freeze(primaryCandidates),
     primary,
-    replicas: Object.freeze(replicas),
+    replicas,
     invalidated,
+    readReplicas: readableReplicas(replicas, prev.lag),
+    lag: prev.lag,
+  });
+}
+
+/** `replicas` minus those `lag` excludes; `replicas` itself when none is excluded. */
+function readableReplicas(replicas: readonly DiscoveredNode[], lag: TopologySnapshot['lag']): readonly DiscoveredNode[] {
+  if (lag.size === 0 || !replicas.some((r) => lag.get(r.address)?.excluded === true)) return replicas;
+  return Object.freeze(replicas.filter((r) => lag.get(r.address)?.excluded !== true));
+}
+
+function sameLag(a: ReplicaLag, b: ReplicaLag): boolean {
+  return (
+    a.bytes === b.bytes && a.seconds === b.seconds && a.replayLsn === b.replayLsn && a.sampledAt === b.sampledAt && a.excluded === b.excluded
+  );
+}
+
+/**
+ * Installs the lag monitor's latest per-replica lag in the topology. Pure.
+ *
+ * Returns `prev` itself when the entries are equal to the current ones. When the set of
+ * excluded replicas changes, the result is a routing change: `version` increases and
+ * `readReplicas` changes (the pool emits `topology`). When only the numbers changed, the
+ * result keeps `version` and `readReplicas` (the pool emits `lag` only).
+ *
+ * @param prev the current snapshot
+ * @param lag one entry per replica, by address (entries for other addresses are ignored)
+ *
+ * @example
+ * ```ts
+ * const next = withReplicaLag(snapshot, new Map([['10.0.0.2:5432', { bytes: 0, seconds: 0, replayLsn: '0/3000148', sampledAt: Date.now(), excluded: false }]]));
+ * next.version === snapshot.version; // true unless the excluded set changed
+ * ```
+ */
+export function withReplicaLag(prev: TopologySnapshot, lag: ReadonlyMap<string, ReplicaLag>): TopologySnapshot {
+  const kept = new Map<string, ReplicaLag>();
+  for (const r of prev.replicas) {
+    const entry = lag.get(r.address);
+    if (entry !== undefined) kept.set(r.address, entry);
+  }
+  if (kept.size === prev.lag.size && [...kept].every(([a, e]) => {
+    const p = prev.lag.get(a);
+    return p !== undefined && sameLag(p, e);
+  })) {
+    return prev;
+  }
+  const readReplicas = readableReplicas(prev.replicas, kept);
+  const routingChanged =
+    readReplicas.length !== prev.readReplicas.length || readReplicas.some((r, i) => r !== prev.readReplicas[i]);
+  return Object.freeze({
+    ...prev,
+    version: routingChanged ? prev.version + 1 : prev.version,
+    readReplicas: routingChanged ? readReplicas : prev.readReplicas,
+    lag: kept,
   });
 }
 

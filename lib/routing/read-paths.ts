@@ -1,0 +1,189 @@
+/**
+ * The read paths beyond `pool.replica`: statements `autoReadRouting` moved off the primary,
+ * and reads that must see a session's own writes (read-your-writes). Each is one short call
+ * of the pool's retry loop with its own selection; the decisions are the pure selections of
+ * `topology/select`.
+ *
+ * @example
+ * ```ts
+ * const result = await runAutoRead(cluster, 'SELECT * FROM t WHERE id = $1', [1]);
+ * const mine = await runCaughtUpRead(cluster, 0x3000148n, 'SELECT * FROM orders WHERE id = $1', [7]);
+ * ```
+ * @module
+ */
+import type pg from 'pg';
+import type { Cluster } from '../cluster.js';
+import { NoPrimaryError } from '../errors.js';
+import { connectionLost } from '../pooling/node-pool.js';
+import { serverSqlState } from '../retry/classify.js';
+import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
+import type { DiscoveredNode } from '../topology/node.js';
+import { isReadOnlyStatement } from '../query/read-only.js';
+import { MAX_LSN, parseLsn } from './lsn.js';
+
+/** What a replica is asked before a read-your-writes read it is not known to be able to serve. */
+export const REPLAY_POSITION_QUERY = 'SELECT pg_last_wal_replay_lsn()::text AS replay';
+
+/** Most statement texts whose verdict {@link isCertainlyReadOnly} remembers. */
+export const VERDICT_CACHE_SIZE = 512;
+/** Longer texts are classified every time (they would pin too much memory). */
+export const VERDICT_CACHE_MAX_CHARS = 2048;
+const verdicts = new Map<string, boolean>();
+
+/**
+ * {@link isReadOnlyStatement} remembering the verdicts of up to {@link VERDICT_CACHE_SIZE}
+ * texts of at most {@link VERDICT_CACHE_MAX_CHARS} characters (applications repeat their
+ * statements; a lookup costs less than a scan). The memory is bounded: when full, it starts
+ * over.
+ *
+ * @param text the statement's SQL text (anything else is not read-only)
+ *
+ * @example
+ * ```ts
+ * if (isCertainlyReadOnly(typeof text === 'string' ? text : text.text)) return runAutoRead(cluster, text, values);
+ * ```
+ */
+export function isCertainlyReadOnly(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  if (text.length > VERDICT_CACHE_MAX_CHARS) return isReadOnlyStatement(text);
+  let verdict = verdicts.get(text);
+  if (verdict === undefined) {
+    verdict = isReadOnlyStatement(text);
+    if (verdicts.size >= VERDICT_CACHE_SIZE) verdicts.clear();
+    verdicts.set(text, verdict);
+  }
+  return verdict;
+}
+
+/** A statement as `run` takes it. */
+export type Statement = string | pg.QueryConfig;
+
+/**
+ * Runs one statement on a client of `pool`: the attempt of the retry loop (the same steps as
+ * `pool.query`'s): acquire, query, release; failures tagged with their phase.
+ *
+ * @param pool the node pool
+ * @param text the statement
+ * @param values its parameters
+ */
+export async function runStatementOn<R extends pg.QueryResultRow>(pool: pg.Pool, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw new AttemptFailure(err, 'acquire');
+  }
+  return runOnClient<R>(client, text, values);
+}
+
+async function runOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  try {
+    const result = await client.query<R>(text as pg.QueryConfig, values);
+    client.release();
+    return result;
+  } catch (err) {
+    const lost = connectionLost(client);
+    client.release(err as Error);
+    throw new AttemptFailure(err, 'query', lost);
+  }
+}
+
+function onPrimary<R extends pg.QueryResultRow>(cluster: Cluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  return runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
+}
+
+/**
+ * Runs a statement `autoReadRouting` found certainly read-only on the read path: a readable
+ * replica (least busy first), or the primary when none is (whatever `readFallback` says).
+ * Retried like `pool.replica.query`. If a replica refuses it as a write (SQLSTATE 25006 —
+ * for instance a function of the application's that writes), it changed nothing there and
+ * is run on the primary instead, with the write path's retry rules.
+ *
+ * @param cluster the pool's state
+ * @param text the statement
+ * @param values its parameters
+ *
+ * @example
+ * ```ts
+ * if (isReadOnlyStatement(sql)) return runAutoRead(cluster, sql, values);
+ * ```
+ */
+export async function runAutoRead<R extends pg.QueryResultRow>(cluster: Cluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  try {
+    return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
+  } catch (err) {
+    if (serverSqlState(err) !== '25006') throw err;
+    return onPrimary<R>(cluster, text, values);
+  }
+}
+
+/**
+ * Runs a read that must see everything up to WAL position `position`:
+ *
+ * - on a readable replica known to have replayed it (from the lag monitor, or an earlier
+ *   check): no extra round trip;
+ * - without the lag monitor, on a replica not known to have: one extra round trip on that
+ *   replica (`pg_last_wal_replay_lsn()`) first, on the same connection; if it has not
+ *   replayed the position, the read runs on the primary instead;
+ * - else on the primary (also when `readFallback` is `fail`: the session asked for its own
+ *   writes, which the primary always has).
+ *
+ * Retried like `pool.replica.query`.
+ *
+ * @param cluster the pool's state
+ * @param position the position the read must see (> 0; {@link MAX_LSN} = primary only)
+ * @param text the statement
+ * @param values its parameters
+ *
+ * @example
+ * ```ts
+ * const { rows } = await runCaughtUpRead(cluster, session.position, 'SELECT * FROM carts WHERE user_id = $1', [42]);
+ * ```
+ */
+export function runCaughtUpRead<R extends pg.QueryResultRow>(
+  cluster: Cluster,
+  position: bigint,
+  text: Statement,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  let verify = false;
+  const deps = cluster.retryDepsWith(() => {
+    const s = cluster.selectCaughtUp(position, position !== MAX_LSN);
+    verify = s.verify;
+    return s;
+  });
+  return runWithRetry(deps, 'replica', (node, role) =>
+    verify ? verifiedRead<R>(cluster, node, position, text, values) : runStatementOn<R>(cluster.nodePool(node, role).pg, text, values),
+  );
+}
+
+/** Checks the replica's replay position, then reads there or, if it is behind, on the primary. */
+async function verifiedRead<R extends pg.QueryResultRow>(
+  cluster: Cluster,
+  node: DiscoveredNode,
+  position: bigint,
+  text: Statement,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  let client: pg.PoolClient;
+  try {
+    client = await cluster.nodePool(node, 'replica').pg.connect();
+  } catch (err) {
+    throw new AttemptFailure(err, 'acquire');
+  }
+  let replay: bigint | undefined;
+  try {
+    const res = await client.query<{ replay: string | null }>(REPLAY_POSITION_QUERY);
+    replay = parseLsn(res.rows[0]?.replay);
+  } catch (err) {
+    const lost = connectionLost(client);
+    client.release(err as Error);
+    throw new AttemptFailure(err, 'query', lost);
+  }
+  if (replay !== undefined) cluster.noteReplayed(node.address, replay);
+  if (replay !== undefined && replay >= position) return runOnClient<R>(client, text, values);
+  client.release();
+  const primary = cluster.select('primary').node;
+  if (!primary) throw new AttemptFailure(new NoPrimaryError('no writable primary is known right now'), 'acquire');
+  return runStatementOn<R>(cluster.nodePool(primary, 'primary').pg, text, values);
+}
