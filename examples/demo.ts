@@ -13,16 +13,23 @@ import type { FailoverEvent, TopologyEvent } from '../lib/index.js';
 import { PatroniLab, Workload, crashDrill, findPgBin, switchoverDrill, writeStall } from '../lib/testing/index.js';
 import type { DrillTiming, WorkloadSummary } from '../lib/testing/index.js';
 
-const args = new Set(process.argv.slice(2));
-if (args.has('--help') || args.has('-h')) {
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const MODES = ['consul-health', 'patroni', 'patroni+health'] as const;
+type DemoMode = (typeof MODES)[number];
+const modeArg = argv[argv.indexOf('--discovery') + 1];
+if (args.has('--help') || args.has('-h') || (args.has('--discovery') && !MODES.includes(modeArg as DemoMode))) {
   process.stdout.write(
-    'usage: npm run demo [-- --keep]\n\n' +
+    'usage: npm run demo [-- --keep] [-- --discovery consul-health|patroni|patroni+health]\n\n' +
       'Starts 3 Patroni nodes on a Consul double, runs writes and reads through pg-consul,\n' +
       'performs a switchover and a crash failover, and prints what happened.\n' +
-      '  --keep   leave the cluster running afterwards (Ctrl-C stops it)\n',
+      '  --keep         leave the cluster running afterwards (Ctrl-C stops it)\n' +
+      "  --discovery M  how pg-consul follows the cluster (default consul-health: Consul's health service;\n" +
+      "                 patroni: Patroni's leader key in Consul KV, which moves at the moment of promotion)\n",
   );
-  process.exit(0);
+  process.exit(args.has('--help') || args.has('-h') ? 0 : 2);
 }
+const discovery: DemoMode = args.has('--discovery') ? (modeArg as DemoMode) : 'consul-health';
 const keep = args.has('--keep');
 const tty = process.stdout.isTTY === true;
 const color = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -128,6 +135,7 @@ say(
 // -------------------------------------------------------------------------------- the app
 const pool = new Pool({
   service: lab.serviceName,
+  discovery,
   consul: { host: '127.0.0.1', port: lab.consul.port },
   user: lab.appUser.user,
   password: lab.appUser.password,
@@ -160,7 +168,7 @@ pool.on('retry', (e) => {
   }
 });
 const ready = await pool.ready();
-say(`pg-consul Pool on service '${lab.serviceName}': primary ${ready.primary?.name}, replicas ${names(ready.replicas)}`);
+say(`pg-consul Pool (discovery: ${discovery}) on service '${lab.serviceName}': primary ${ready.primary?.name}, replicas ${names(ready.replicas)}`);
 
 const load = await Workload.start({ pool, writers: 4, readers: 4, intervalMillis: 5, table: 'demo_orders' });
 say('workload: 4 writers (INSERT) + 4 readers (SELECT on pool.replica), one statement every 5 ms each');
@@ -242,7 +250,10 @@ const shares = Object.entries(total.readsByPort)
   .join(' · ');
 out += `\n  reads by server:  ${shares}\n`;
 out += `  acknowledged writes missing on the final leader (${finalLeader}): ${missing.length === 0 ? green('0') : yellow(String(missing.length))}\n`;
-out += `  Consul requests made by pg-consul: ${pool.discoveryRequestCount} (blocking health queries, no polling)\n`;
+out += `  Consul requests made by pg-consul: ${pool.discoveryRequestCount} (blocking queries, no polling)\n`;
+if (discovery === 'consul-health') {
+  out += dim("\n  The stall is Patroni's health-check lag; `npm run demo -- --discovery patroni` follows Patroni's leader key instead.\n");
+}
 process.stdout.write(out);
 
 await pool.end();
