@@ -148,9 +148,10 @@ export class Cluster {
    * @param fallback where a read goes without a readable replica (default: `readFallback`)
    */
   select(intent: 'primary' | 'replica', fallback: ReadFallback = this.#settings.readFallback): Selection {
-    this.#setTopology(expireInvalidations(this.#topology, this.#now()));
+    // Invalidations are rare: skip the clock read and the scan when there is none.
+    if (this.#topology.invalidated.size > 0) this.#setTopology(expireInvalidations(this.#topology, this.#now()));
     if (intent === 'primary') return selectPrimary(this.#topology);
-    return selectReplica(this.#topology, (a) => this.#pools.get(`replica|${a}`)?.load ?? 0, fallback, this.#turn++);
+    return selectReplica(this.#topology, this.#replicaLoad, fallback, this.#turn++);
   }
 
   /**
@@ -164,7 +165,7 @@ export class Cluster {
     this.#setTopology(expireInvalidations(this.#topology, this.#now()));
     return selectCaughtUpReplica(
       this.#topology,
-      (a) => this.#pools.get(`replica|${a}`)?.load ?? 0,
+      this.#replicaLoad,
       (a) => this.#replayed.get(a),
       position,
       allowVerify && this.#lagMonitor === undefined,
@@ -204,16 +205,33 @@ export class Cluster {
 
   /** The node pool for a node in a role, created on first use. */
   nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
+    // Almost every statement goes to the same node as the previous one of its role.
+    const hit = this.#lastPool[role];
+    if (hit !== undefined && hit.node === node && !hit.retired) return hit;
+    const found = this.#findOrCreatePool(node, role);
+    this.#lastPool[role] = found;
+    return found;
+  }
+
+  /** The node pool each role used last (a one-entry cache in front of #pools). */
+  readonly #lastPool: { primary?: NodePool; replica?: NodePool } = {};
+  /** Replica node pools by address (the same objects as in #pools), for the per-read load lookup. */
+  readonly #replicaPools = new Map<string, NodePool>();
+  readonly #replicaLoad = (address: string): number => this.#replicaPools.get(address)?.load ?? 0;
+
+  #findOrCreatePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
     const key = `${role}|${node.address}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = new NodePool(this.#settings.pg, node, role, {
         forward: (event, args, from) => this.#forward(event, args, from),
+        wants: (event, role) => this.#emitters[role].listenerCount(event) > 0 || this.#emitters.pool.listenerCount(event) > 0,
         confirmed: (from) => this.#onConfirmed(from),
         checkedOutError: (err, from) =>
           this.#log('debug', 'connection of a checked-out client failed', { node: from.address, error: err.message }),
       });
       this.#pools.set(key, pool);
+      if (role === 'replica') this.#replicaPools.set(node.address, pool);
     }
     return pool;
   }
@@ -278,6 +296,7 @@ export class Cluster {
         ]);
         const all = [...this.#pools.values(), ...this.#retiring];
         this.#pools.clear();
+        this.#replicaPools.clear();
         await Promise.all(all.map((p) => p.retire()));
         this.#retiring.clear();
         this.#ended = true;
@@ -376,6 +395,7 @@ export class Cluster {
       const keep = pool.role === 'primary' ? pool.address === t.primary?.address : replicas.has(pool.address);
       if (keep) continue;
       this.#pools.delete(key);
+      if (this.#replicaPools.get(pool.address) === pool) this.#replicaPools.delete(pool.address);
       this.#retiring.add(pool);
       this.#log('debug', 'closing connections of a node that lost its role', { node: pool.address, role: pool.role });
       void pool.retire().then(() => this.#retiring.delete(pool));

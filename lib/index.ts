@@ -37,7 +37,7 @@ export { RowCountError, TransactionOutcomeUnknownError } from './errors.js';
 export type { RowCountExpectation } from './errors.js';
 export type { Queryable, QueryStatement } from './query/helpers.js';
 export type { TransactionClient, TransactionOptions, IsolationLevel } from './query/transaction.js';
-// Read routing (issue 5 parts 1–3): replica lag limit, read-your-writes sessions, auto read routing.
+// Read routing: replica lag limit, read-your-writes sessions, auto read routing.
 export type { MaxReplicaLagOptions } from './options.js';
 export type { LagEvent } from './events.js';
 export type { ReplicaLag } from './topology/snapshot.js';
@@ -45,3 +45,6 @@ export type { LagLimit } from './routing/lag.js';
 export { Session, SessionReplica } from './routing/session.js';
 export { isReadOnlyStatement, readOnlyVerdict } from './query/read-only.js';
 export { encodeSessionToken, decodeSessionToken } from './routing/session-token.js';
+// Discovery modes: Consul health (default), Patroni's leader lock in KV, prepared queries, static hosts.
+export type { DiscoveryMode, PatroniOptions, PreparedQueryOptions, HostProbeOptions } from './options.js';
+export type { PatroniMemberInfo } from './topology/node.js';

@@ -37,6 +37,38 @@ function isSubmittable(x: unknown): x is pg.Submittable {
 }
 
 /**
+ * One attempt of a statement on a node pool: checkout, query, release — with callbacks, as
+ * pg.Pool.query does, and a single promise (the async/await version costs ~300 ns more per
+ * statement). Failures carry their phase for the retry classification.
+ */
+function attemptQuery<R extends pg.QueryResultRow>(pool: pg.Pool, text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client) => {
+      if (err || !client) {
+        reject(new AttemptFailure(err, 'acquire'));
+        return;
+      }
+      try {
+        client.query<R>(text as string, values as unknown[], (qerr: Error | undefined, result: pg.QueryResult<R>) => {
+          if (qerr) {
+            const lost = connectionLost(client);
+            client.release(qerr);
+            reject(new AttemptFailure(qerr, 'query', lost));
+            return;
+          }
+          client.release();
+          resolve(result);
+        });
+      } catch (thrown) {
+        // pg refused the input before sending anything (e.g. a null query).
+        client.release(thrown as Error);
+        reject(new AttemptFailure(thrown, 'query', false));
+      }
+    });
+  });
+}
+
+/**
  * The pg.Pool-compatible surface shared by {@link Pool} and its `primary` / `replica` views:
  * `query`, `connect`, `end`, the counters and pg.Pool's events, with every statement routed
  * by intent and retried across failovers. Not exported: use `Pool`, `pool.primary` or
@@ -158,24 +190,9 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
     if (this.autoReadRouting && isCertainlyReadOnly(typeof text === 'string' ? text : text?.text)) {
       return runAutoRead<R>(this.cluster, text, values);
     }
-    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, async (node, role) => {
-      const pool = this.cluster.nodePool(node, role).pg;
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw new AttemptFailure(err, 'acquire');
-      }
-      try {
-        const result = await client.query<R>(text as pg.QueryConfig, values);
-        client.release();
-        return result;
-      } catch (err) {
-        const lost = connectionLost(client);
-        client.release(err as Error);
-        throw new AttemptFailure(err, 'query', lost);
-      }
-    });
+    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, (node, role) =>
+      attemptQuery<R>(this.cluster.nodePool(node, role).pg, text, values),
+    );
   }
 
   /** A Submittable (cursor, stream) runs once, on the node selected now: it cannot be retried. */

@@ -163,6 +163,8 @@ export class ConsulWatchLoop {
   #failures = 0;
   #requestCount = 0;
   #lastRequestAt: number | undefined;
+  /** Whether the last request skipped the rate limit (see #schedule). */
+  #skipped = false;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Flight | undefined;
   #refreshRequested = false;
@@ -273,10 +275,16 @@ export class ConsulWatchLoop {
   }
 
   /** Delay before the next request: at least `minDelay`, and the rate limit. Arms the timer. */
-  #schedule(minDelay: number): number {
+  #schedule(minDelay: number, advanced = false): number {
     const min = this.#settings.minIntervalMillis;
     let rateDelay = 0;
-    if (this.#lastRequestAt !== undefined) {
+    // An answer that moved the index forward is a real change: the next request blocks on
+    // the new index, so sending it at once cannot hot-loop. Let one such request skip the
+    // rate limit (a failover moves the index several times within ~100 ms); the one after
+    // it is spaced again, so the sustained rate stays bounded.
+    const skip = advanced && !this.#skipped;
+    this.#skipped = skip;
+    if (!skip && this.#lastRequestAt !== undefined) {
       const since = this.#now() - this.#lastRequestAt;
       // A clock that went backwards cannot tell how long ago it was: wait the full interval.
       rateDelay = since < 0 ? min : Math.max(0, min - since);
@@ -351,7 +359,8 @@ export class ConsulWatchLoop {
     }
     const failures = this.#failures;
     this.#failures = 0;
-    this.#schedule(this.#spec.mode === 'polling' ? (this.#spec.pollIntervalMillis ?? 0) : 0);
+    const advanced = this.#spec.mode === 'blocking' && previous > 0 && reported !== undefined && reported > previous;
+    this.#schedule(this.#spec.mode === 'polling' ? (this.#spec.pollIntervalMillis ?? 0) : 0, advanced);
     if (failures > 0) this.log('info', `${this.#spec.what} recovered`, { failedAttempts: failures });
     this.log('debug', `${this.#spec.what}: answer`, {
       index: reported ?? 0,

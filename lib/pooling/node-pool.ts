@@ -11,6 +11,8 @@ export interface NodePoolEvents {
   confirmed(pool: NodePool): void;
   /** A checked-out client's connection failed (its holder sees the error on its next query). */
   checkedOutError(err: Error, pool: NodePool): void;
+  /** Whether anyone listens for `event` from a pool of this role (forwarding is skipped otherwise). */
+  wants(event: 'acquire' | 'release', role: 'primary' | 'replica'): boolean;
 }
 
 /** Clients currently checked out of a node pool. */
@@ -125,9 +127,17 @@ export class NodePool {
         if (checkedOut.has(client)) events.checkedOutError(err, this);
       });
     });
-    this.pg.on('acquire', (client: pg.PoolClient) => checkedOut.add(client));
-    this.pg.on('release', (_err: Error | undefined, client: pg.PoolClient) => checkedOut.delete(client));
-    for (const event of ['connect', 'acquire', 'release', 'remove', 'error'] as const) {
+    // acquire/release fire on every statement: one fixed-arity listener each, forwarding only
+    // when the app listens (no rest-args array, no emit walk otherwise).
+    this.pg.on('acquire', (client: pg.PoolClient) => {
+      checkedOut.add(client);
+      if (events.wants('acquire', role)) events.forward('acquire', [client], this);
+    });
+    this.pg.on('release', (err: Error | undefined, client: pg.PoolClient) => {
+      checkedOut.delete(client);
+      if (events.wants('release', role)) events.forward('release', [err, client], this);
+    });
+    for (const event of ['connect', 'remove', 'error'] as const) {
       this.pg.on(event, (...args: unknown[]) => events.forward(event, args, this));
     }
   }
