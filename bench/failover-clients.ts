@@ -18,7 +18,7 @@ import type { WorkloadTarget } from '../lib/testing/workload.js';
 import type { Haproxy } from './haproxy.js';
 
 /** The client styles, in report order. */
-export const CLIENT_NAMES = ['pg-consul', 'haproxy', 'postgres.js', 'pinned'] as const;
+export const CLIENT_NAMES = ['pg-consul', 'pg-consul-kv', 'haproxy', 'postgres.js', 'pinned'] as const;
 
 /** A client style. */
 export type ClientName = (typeof CLIENT_NAMES)[number];
@@ -95,17 +95,22 @@ async function endWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-/** pg-consul following the lab's Consul. */
-export function pgConsulClient(ctx: ClientContext): BenchClient {
+/**
+ * pg-consul following the lab's Consul: `consul-health` (the default, client name
+ * `pg-consul`) or Patroni's leader key in KV (`discovery: 'patroni'`, client `pg-consul-kv`).
+ */
+export function pgConsulClient(ctx: ClientContext, discovery: 'consul-health' | 'patroni' = 'consul-health'): BenchClient {
   const { user, password, database } = ctx.lab.appUser;
+  const name: ClientName = discovery === 'patroni' ? 'pg-consul-kv' : 'pg-consul';
   const pool = new Pool({
     service: ctx.lab.serviceName,
+    discovery,
     consul: { host: ctx.lab.consul.host, port: ctx.lab.consul.port },
     user,
     password,
     database,
     max: ctx.max,
-    application_name: 'bench-pg-consul',
+    application_name: `bench-${name}`,
   });
   pool.on('error', () => {});
   const byAddress = new Map(ctx.lab.nodes.map((n) => [`127.0.0.1:${n.pgPort}`, n.name]));
@@ -128,8 +133,11 @@ export function pgConsulClient(ctx: ClientContext): BenchClient {
     else trace.retriesReplica++;
   });
   return {
-    name: 'pg-consul',
-    description: `pg-consul Pool (max ${ctx.max} per node and path, default discovery settings: blocking wait 300 s, min interval 100 ms)`,
+    name,
+    description:
+      discovery === 'patroni'
+        ? `pg-consul Pool with discovery 'patroni' (blocks on Patroni's keys in Consul KV: the leader key names the primary)`
+        : `pg-consul Pool (max ${ctx.max} per node and path, default discovery settings: blocking wait 300 s, min interval 100 ms)`,
     target: {
       query: (text, values) => pool.query(text, values),
       replica: { query: (text, values) => pool.replica.query(text, values) },

@@ -1,6 +1,6 @@
 /**
  * Failover benchmark: on one {@link PatroniLab} (real Patroni 3.0.2 agents on the Consul
- * double), four clients run the same workload at once — one writer every ~5 ms and one
+ * double), five clients (pg-consul in its health and its Patroni-KV mode, HAProxy, postgres.js, a pinned pg.Pool) run the same workload at once — one writer every ~5 ms and one
  * reader each — while the lab goes through a switchover and a crash failover (`kill -9` of
  * the leader's postmaster; in `--full` also `kill -9` of the leader's Patroni agent, which
  * leaves the old PostgreSQL running as an orphaned primary). For each client it measures
@@ -286,7 +286,7 @@ async function runScenario(
   const f = config.failover;
   const from = await lab.leader();
   const ctx: ClientContext = { lab, haproxy, leader: from, max: 4 };
-  const clients: BenchClient[] = [pgConsulClient(ctx)];
+  const clients: BenchClient[] = [pgConsulClient(ctx), pgConsulClient(ctx, 'patroni')];
   if (haproxy) clients.push(haproxyClient(ctx));
   clients.push(postgresJsClient(ctx), pinnedClient(ctx));
   const running: Running[] = [];
@@ -387,7 +387,7 @@ async function runScenario(
       const durationFailover = (endAt - failoverStartedAt) / 1000;
       const consulFailover = (consulAtEnd.get(client.name) ?? 0) - (consulAtStart.get(client.name) ?? 0);
       const consulLoad: ControlPlaneLoad = {
-        what: client.name === 'pg-consul' ? 'HTTP requests to Consul (pool.discoveryRequestCount)' : 'none (does not talk to Consul)',
+        what: client.name.startsWith('pg-consul') ? 'HTTP requests to Consul (pool.discoveryRequestCount)' : 'none (does not talk to Consul)',
         steadyPerSec: round(((consulAtStart.get(client.name) ?? 0) - (consulAtSteady.get(client.name) ?? 0)) / durationSteady, 3),
         duringFailover: consulFailover,
         duringFailoverPerSec: round(consulFailover / durationFailover, 3),

@@ -16,7 +16,7 @@ export type { PoolOptions } from './pool.js';
 export type { ConsulOptions } from './options.js';
 export type { Logger, LogLevel } from './log.js';
 export type { PoolEvents, TopologyEvent, FailoverEvent, RetryEvent, DiscoveryErrorEvent } from './events.js';
-export type { TopologySnapshot } from './topology/snapshot.js';
+export type { TopologySnapshot, InvalidatedNode } from './topology/snapshot.js';
 export type { DiscoveredNode, NodeRole, TopologyUpdate } from './topology/node.js';
 export type { ReadFallback } from './topology/select.js';
 export type { DiscoverySource, DiscoveryListener } from './discovery/discovery-source.js';

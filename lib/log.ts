@@ -5,7 +5,7 @@
  * `util.debuglog('pg-consul')`, which writes to stderr only when the process was started
  * with `NODE_DEBUG=pg-consul`. Pass your own {@link Logger} (option `logger`) to route
  * messages elsewhere. Whatever the destination, the message and every field go through
- * {@link redact} first, and a logger that throws never breaks the caller.
+ * `redact` first, and a logger that throws never breaks the caller.
  *
  * @example
  * ```ts
@@ -23,8 +23,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
  * A log sink. pg-consul calls it with a level, a short human-readable message and optional
- * structured fields. Fields are always redacted copies (see {@link redact}) that the logger
- * may keep or mutate. Exceptions thrown (and promises rejected) by a logger are swallowed.
+ * structured fields. Fields are always redacted copies (secrets such as passwords, tokens and
+ * connection-string credentials replaced by `[REDACTED]`) that the logger may keep or mutate. Exceptions thrown (and promises rejected) by a logger are swallowed.
  *
  * @example
  * ```ts

@@ -78,10 +78,17 @@ export class RolePool extends RoutedPool {
   }
 
   /**
-   * Ends the Pool this view belongs to.
-   * @param callback optional node-style callback
+   * Ends the Pool this view belongs to (see {@link Pool.end}); calling it again, or on the
+   * other view, returns the same promise.
+   *
+   * @returns resolves when the Pool has ended
    */
   end(): Promise<void>;
+  /**
+   * Ends the Pool this view belongs to (see {@link Pool.end}), node-style.
+   *
+   * @param callback called once the Pool has ended (with the error, if ending failed)
+   */
   end(callback: () => void): void;
   end(callback?: () => void): Promise<void> | void {
     const promise = this.#owner.endOnce();
@@ -241,9 +248,16 @@ export class Pool extends RoutedPool {
    * checked-out clients were released and everything is closed. As with pg.Pool, calling it
    * twice rejects with `Called end on pool more than once`.
    *
-   * @param callback optional node-style callback
+   * @returns resolves when everything is closed
    */
   end(): Promise<void>;
+  /**
+   * Callback form of {@link Pool.end}: the same shutdown, reported to a node-style callback
+   * instead of a promise.
+   *
+   * @param callback called once everything is closed, with the error if ending failed (e.g.
+   *   `Called end on pool more than once` on a second call)
+   */
   end(callback: () => void): void;
   end(callback?: () => void): Promise<void> | void {
     const promise = this.#endPromise ? Promise.reject(new Error(ENDED_TWICE)) : this.endOnce();

@@ -18,7 +18,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Agent } from './consul-double/agent.js';
 import { ConsulHttpApi } from './consul-double/http-api.js';
-import { ConsulState, type CheckStatus as StateCheckStatus } from './consul-double/state.js';
+import { ConsulState, type CheckStatus } from './consul-double/state.js';
 
 /** Options of {@link ConsulDouble.start}. */
 export interface ConsulDoubleOptions {
@@ -59,8 +59,7 @@ export interface ConsulDoubleOptions {
   minCheckIntervalMillis?: number;
 }
 
-/** Health of a check. */
-export type CheckStatus = StateCheckStatus;
+export type { CheckStatus } from './consul-double/state.js';
 
 /** A service registered directly (no HTTP), for tests. */
 export interface ServiceDefinition {
@@ -91,13 +90,31 @@ export interface ServiceDefinition {
 /** A fault {@link ConsulDouble.injectFault} makes requests suffer. */
 export type FaultMode =
   /** Answer with this status (and plain-text body, default empty). */
-  | { kind: 'status'; status: number; body?: string }
+  | {
+      /** Answer with an HTTP status. */
+      kind: 'status';
+      /** HTTP status code to answer. */
+      status: number;
+      /** Plain-text response body (default empty). */
+      body?: string;
+    }
   /** Never answer (until the client gives up or the double stops). */
-  | { kind: 'hang' }
+  | {
+      /** Never answer. */
+      kind: 'hang';
+    }
   /** Answer 200 `application/json` with this (presumably unparsable) body and no Consul headers. */
-  | { kind: 'garbage'; body: string }
+  | {
+      /** Answer 200 with a malformed body. */
+      kind: 'garbage';
+      /** The response body, sent as is. */
+      body: string;
+    }
   /** Destroy the socket without answering. */
-  | { kind: 'reset' };
+  | {
+      /** Destroy the socket. */
+      kind: 'reset';
+    };
 
 /** One served request. */
 export interface RequestLogEntry {

@@ -16,7 +16,7 @@ export * from './consul-double.js';
 export { PgCluster } from './pg-cluster.js';
 export type { PgAppUser, PgClusterOptions, PgNodeInfo, PgStopMode } from './pg-cluster.js';
 export { PatroniLab } from './patroni-lab.js';
-export type { LabHealth, PatroniLabNode, PatroniLabOptions, SwitchoverTiming } from './patroni-lab.js';
+export type { LabHealth, LabHealthView, PatroniLabNode, PatroniLabOptions, SwitchoverTiming } from './patroni-lab.js';
 export { freePort, freePorts } from './free-port.js';
 export { findPgBin } from './pg-tools.js';
 export * from './workload.js';

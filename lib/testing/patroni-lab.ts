@@ -68,7 +68,7 @@ export interface PatroniLabOptions {
   /** Directory of PostgreSQL's server binaries (default as {@link PgCluster}). */
   pgBin?: string;
   /** The password user created on the leader (default `app` / `app-secret` / database `app`). */
-  appUser?: { user: string; password: string; database: string };
+  appUser?: PgAppUser;
   /**
    * Synchronous replication (Patroni `synchronous_mode: true`; in fallback mode
    * `synchronous_standby_names = '*'` on the leader and the most advanced replica promoted):
@@ -89,6 +89,14 @@ export interface PatroniLabNode {
   readonly apiPort: number;
   /** PostgreSQL data directory. */
   readonly dataDir: string;
+}
+
+/** What {@link PatroniLab.health} returns: the passing members of the Consul service right now, by role. */
+export interface LabHealthView {
+  /** Members registered as primary, sorted (more than one during a switchover or split brain; none between leaders). */
+  primaries: string[];
+  /** Members registered as replicas, sorted. */
+  replicas: string[];
 }
 
 /** Passing members of the Consul service, by role. */
@@ -353,7 +361,7 @@ export class PatroniLab {
   }
 
   /** Passing members of the service as the health endpoint shows them right now. */
-  async health(): Promise<{ primaries: string[]; replicas: string[] }> {
+  async health(): Promise<LabHealthView> {
     const res = await httpRequest(`${this.#consulUrl}/v1/health/service/${encodeURIComponent(this.serviceName)}?passing`, 'GET');
     if (res.status !== 200) throw new Error(`health/service answered ${res.status}: ${res.body.slice(0, 200)}`);
     const entries = JSON.parse(res.body) as { Service?: { ID?: string; Tags?: string[] } }[];

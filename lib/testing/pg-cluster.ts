@@ -49,7 +49,7 @@ export interface PgClusterOptions {
   /** Receives progress lines (commands run, timings). */
   log?: (line: string) => void;
   /** The password user created on the primary (default `app` / `app-secret` / database `app`). */
-  appUser?: { user: string; password: string; database: string };
+  appUser?: PgAppUser;
   /** Extra or overriding `postgresql.conf` settings, e.g. `{ full_page_writes: 'on', wal_log_hints: 'on' }` to make pg_rewind usable. */
   settings?: Readonly<Record<string, string>>;
 }

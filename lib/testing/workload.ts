@@ -14,12 +14,24 @@
  * @module
  */
 
+/** What a {@link WorkloadTarget} query resolves to: the slice of a pg `QueryResult` the workload reads. */
+export interface WorkloadQueryResult {
+  /** The rows returned, one object per row keyed by column name. */
+  rows: Record<string, unknown>[];
+}
+
+/** The read path of a {@link WorkloadTarget} (`pool.replica`, or any pg.Pool). */
+export interface WorkloadReadTarget {
+  /** Runs a read-only statement (`pool.replica.query`). */
+  query(text: string, values?: unknown[]): Promise<WorkloadQueryResult>;
+}
+
 /** The slice of a pg-consul Pool (or a pg.Pool pair) the workload drives. */
 export interface WorkloadTarget {
   /** Write path (`pool.query`). */
-  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(text: string, values?: unknown[]): Promise<WorkloadQueryResult>;
   /** Read path (`pool.replica`). */
-  readonly replica: { query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }> };
+  readonly replica: WorkloadReadTarget;
 }
 
 /** Options of {@link Workload.start}. */

@@ -5,8 +5,8 @@ import type { DiscoveredNode, TopologyUpdate } from './node.js';
  * plus which primaries pg-consul itself found not writable and, with `maxReplicaLag`, how far
  * each replica is behind.
  *
- * Snapshots are only ever replaced, never changed: {@link applyUpdate},
- * {@link invalidateNode} and {@link withReplicaLag} return a new snapshot, or the same object when nothing changed, so
+ * Snapshots are only ever replaced, never changed: `applyUpdate`,
+ * `invalidateNode` and `withReplicaLag` return a new snapshot, or the same object when nothing changed, so
  * `previous !== current` means "something changed".
  *
  * @example
@@ -19,7 +19,7 @@ import type { DiscoveredNode, TopologyUpdate } from './node.js';
 export interface TopologySnapshot {
   /**
    * Increases on every routing change; 0 for the empty snapshot before discovery answered.
-   * A lag-number update alone ({@link withReplicaLag}) replaces the snapshot but keeps it.
+   * A lag-number update alone (`withReplicaLag`) replaces the snapshot but keeps it.
    */
   readonly version: number;
   /** The source's index (Consul `X-Consul-Index`) of the answer this snapshot is built on. */
@@ -42,9 +42,10 @@ export interface TopologySnapshot {
   /**
    * Nodes tagged primary that pg-consul found read-only (role check or `25006`), by
    * address, with the `modifyIndex` they had then and the time (ms since epoch) until which
-   * they are skipped. Cleared when the source re-registers the node or it stops being primary.
+   * they are skipped (see {@link InvalidatedNode}). Cleared when the source re-registers the
+   * node or it stops being primary.
    */
-  readonly invalidated: ReadonlyMap<string, { readonly modifyIndex: number; readonly until: number }>;
+  readonly invalidated: ReadonlyMap<string, InvalidatedNode>;
   /**
    * The replicas reads may go to: `replicas` minus those the lag monitor excluded (over
    * `maxReplicaLag`, not measured yet, or not measured recently). The very same array as
@@ -58,6 +59,20 @@ export interface TopologySnapshot {
    * change which replicas are excluded.
    */
   readonly lag: ReadonlyMap<string, ReplicaLag>;
+}
+
+/**
+ * Why and for how long a primary candidate is skipped: an entry of
+ * {@link TopologySnapshot.invalidated}, keyed by the node's address. Immutable.
+ */
+export interface InvalidatedNode {
+  /**
+   * The node's `modifyIndex` when pg-consul found it read-only; a different one (the source
+   * re-registered the node) clears the entry.
+   */
+  readonly modifyIndex: number;
+  /** Time (ms since epoch) until which the node is skipped as a primary. */
+  readonly until: number;
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-/** Health of one check. */
+/** Health of a check: Consul's `passing`, `warning` or `critical`. */
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
 /** A catalog node. */
