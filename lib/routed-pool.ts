@@ -3,8 +3,8 @@ import type pg from 'pg';
 import type { Cluster } from './cluster.js';
 import type { PoolEvents } from './events.js';
 import { PoolEndedError } from './errors.js';
-import { connectionLost } from './pooling/node-pool.js';
 import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
+import { runStatementOn } from './pooling/statement-attempt.js';
 import type { DiscoveredNode } from './topology/node.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './query/helpers.js';
 import type { Queryable, QueryStatement } from './query/helpers.js';
@@ -34,38 +34,6 @@ function invoke(fn: () => void): void {
 
 function isSubmittable(x: unknown): x is pg.Submittable {
   return typeof x === 'object' && x !== null && typeof (x as { submit?: unknown }).submit === 'function';
-}
-
-/**
- * One attempt of a statement on a node pool: checkout, query, release — with callbacks, as
- * pg.Pool.query does, and a single promise (the async/await version costs ~300 ns more per
- * statement). Failures carry their phase for the retry classification.
- */
-function attemptQuery<R extends pg.QueryResultRow>(pool: pg.Pool, text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
-  return new Promise((resolve, reject) => {
-    pool.connect((err, client) => {
-      if (err || !client) {
-        reject(new AttemptFailure(err, 'acquire'));
-        return;
-      }
-      try {
-        client.query<R>(text as string, values as unknown[], (qerr: Error | undefined, result: pg.QueryResult<R>) => {
-          if (qerr) {
-            const lost = connectionLost(client);
-            client.release(qerr);
-            reject(new AttemptFailure(qerr, 'query', lost));
-            return;
-          }
-          client.release();
-          resolve(result);
-        });
-      } catch (thrown) {
-        // pg refused the input before sending anything (e.g. a null query).
-        client.release(thrown as Error);
-        reject(new AttemptFailure(thrown, 'query', false));
-      }
-    });
-  });
 }
 
 /**
@@ -191,7 +159,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
       return runAutoRead<R>(this.cluster, text, values);
     }
     return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, (node, role) =>
-      attemptQuery<R>(this.cluster.nodePool(node, role).pg, text, values),
+      runStatementOn<R>(this.cluster.nodePool(node, role).pg, text, values),
     );
   }
 

@@ -71,45 +71,80 @@ function asError(e: unknown): Error {
  * @param intent which path: writes (`primary`) or reads (`replica`)
  * @param attempt one try on a node; throws {@link AttemptFailure} to say the phase
  */
-export async function runWithRetry<T>(
+export function runWithRetry<T>(
   deps: RetryDeps,
   intent: 'primary' | 'replica',
   attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,
 ): Promise<T> {
+  // Fast path: the first attempt runs without the loop's bookkeeping (no async frame, no
+  // awaits); the loop takes over only when it fails or when no node is known.
+  if (deps.isEnding()) return Promise.reject(new PoolEndedError());
   const start = deps.now();
+  const { node, role } = deps.select();
+  if (node === undefined) return retryLoop(deps, intent, attempt, start, undefined);
+  return attempt(node, role).then(undefined, (thrown: unknown) => retryLoop(deps, intent, attempt, start, { node, role, thrown }));
+}
+
+/** The first attempt's failure, handed from the fast path to the loop. */
+interface FirstFailure {
+  readonly node: DiscoveredNode;
+  readonly role: 'primary' | 'replica';
+  readonly thrown: unknown;
+}
+
+async function retryLoop<T>(
+  deps: RetryDeps,
+  intent: 'primary' | 'replica',
+  attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,
+  start: number,
+  first: FirstFailure | undefined,
+): Promise<T> {
   const deadline = start + deps.failoverTimeoutMillis;
   let firstError: unknown;
   let lastNode: string | undefined;
-  let tries = 0; // attempts actually made on a node (n also counts rounds with no node)
+  let tries = first === undefined ? 0 : 1; // attempts actually made on a node (n also counts rounds with no node)
   for (let n = 1; ; n++) {
-    if (deps.isEnding()) throw new PoolEndedError();
-    const { node, role } = deps.select();
+    let node: DiscoveredNode | undefined;
+    let role: 'primary' | 'replica';
+    let thrown: unknown;
+    let failed = false;
+    if (n === 1 && first !== undefined) {
+      ({ node, role, thrown } = first);
+      failed = true;
+    } else {
+      if (deps.isEnding()) throw new PoolEndedError();
+      ({ node, role } = deps.select());
+      if (node) {
+        tries++;
+        try {
+          return await attempt(node, role);
+        } catch (err) {
+          thrown = err;
+          failed = true;
+        }
+      }
+    }
     let error: Error;
     let outcome: Outcome = 'not-executed';
-    if (node) {
-      tries++;
-      try {
-        return await attempt(node, role);
-      } catch (thrown) {
-        const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
-        const c = classify(failure.error, failure.phase, role, failure.lost);
-        if (role === 'primary' && (c.retryable || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
-        if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
-        if (c.refreshTopology) deps.refresh();
-        if (!c.retryable) {
-          if (c.outcome === 'unknown') {
-            throw new OutcomeUnknownError(
-              `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
-              { cause: failure.error, node: node.address, attempts: tries },
-            );
-          }
-          throw failure.error;
+    if (failed && node) {
+      const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
+      const c = classify(failure.error, failure.phase, role, failure.lost);
+      if (role === 'primary' && (c.retryable || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
+      if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
+      if (c.refreshTopology) deps.refresh();
+      if (!c.retryable) {
+        if (c.outcome === 'unknown') {
+          throw new OutcomeUnknownError(
+            `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
+            { cause: failure.error, node: node.address, attempts: tries },
+          );
         }
-        error = asError(failure.error);
-        outcome = c.outcome;
-        firstError ??= failure.error;
-        lastNode = node.address;
+        throw failure.error;
       }
+      error = asError(failure.error);
+      outcome = c.outcome;
+      firstError ??= failure.error;
+      lastNode = node.address;
     } else {
       if (intent === 'primary') deps.onPrimaryTrouble?.(undefined);
       error =

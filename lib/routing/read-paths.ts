@@ -17,6 +17,8 @@ import { NoPrimaryError } from '../errors.js';
 import { connectionLost } from '../pooling/node-pool.js';
 import { serverSqlState } from '../retry/classify.js';
 import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
+import { runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
+import type { Statement } from '../pooling/statement-attempt.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { isReadOnlyStatement } from '../query/read-only.js';
 import { MAX_LSN, parseLsn } from './lsn.js';
@@ -55,38 +57,7 @@ export function isCertainlyReadOnly(text: unknown): boolean {
   return verdict;
 }
 
-/** A statement as `run` takes it. */
-export type Statement = string | pg.QueryConfig;
-
-/**
- * Runs one statement on a client of `pool`: the attempt of the retry loop (the same steps as
- * `pool.query`'s): acquire, query, release; failures tagged with their phase.
- *
- * @param pool the node pool
- * @param text the statement
- * @param values its parameters
- */
-export async function runStatementOn<R extends pg.QueryResultRow>(pool: pg.Pool, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw new AttemptFailure(err, 'acquire');
-  }
-  return runOnClient<R>(client, text, values);
-}
-
-async function runOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
-  try {
-    const result = await client.query<R>(text as pg.QueryConfig, values);
-    client.release();
-    return result;
-  } catch (err) {
-    const lost = connectionLost(client);
-    client.release(err as Error);
-    throw new AttemptFailure(err, 'query', lost);
-  }
-}
+export type { Statement } from '../pooling/statement-attempt.js';
 
 function onPrimary<R extends pg.QueryResultRow>(cluster: Cluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   return runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
