@@ -10,6 +10,7 @@ import type { DiscoveryErrorEvent, PoolOptions } from '../../lib/index.js';
 import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { Workload } from '../../lib/testing/workload.js';
+import { advertise as advertiseCluster } from '../support/advertise.js';
 
 const SERVICE = 'pglab';
 const QUERY = 'pglab-pq';
@@ -21,21 +22,8 @@ describe('prepared-query discovery (integration: real PostgreSQL + Consul double
   let client: Consul;
   const pools: Pool[] = [];
 
-  /** Registers every running node (primary with master+primary, others replica); stopped or excluded ones are deregistered. */
-  function advertise(primary: string, exclude: readonly string[] = []): void {
-    for (const n of cluster.nodes) {
-      const id = `${SERVICE}/${n.name}`;
-      if (exclude.includes(n.name) || !cluster.isRunning(n.name)) {
-        try {
-          consul.deregisterService(id);
-        } catch {
-          // not registered
-        }
-        continue;
-      }
-      consul.registerService({ id, name: SERVICE, address: n.host, port: n.port, tags: n.name === primary ? ['master', 'primary'] : ['replica'], node: n.name, nodeAddress: '127.0.0.1' });
-    }
-  }
+  const advertise = (primary: string, exclude: readonly string[] = []): void => advertiseCluster(consul, cluster, SERVICE, primary, exclude);
+
 
   const portOf = (name: string): number => cluster.node(name).port;
 

@@ -9,6 +9,7 @@ import { Pool, RowCountError } from '../../lib/index.js';
 import type { PoolOptions, RowCountExpectation } from '../../lib/index.js';
 import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
+import { advertise as advertiseCluster } from '../support/advertise.js';
 
 const SERVICE = 'pghelpers';
 
@@ -17,18 +18,9 @@ describe('query helpers (integration: real PostgreSQL + Consul double)', functio
   let cluster: PgCluster;
   let consul: ConsulDouble;
   const pools: Pool[] = [];
-  const registered = new Set<string>();
 
-  /** Registers every node in the double: `primary` with master+primary, the rest replica. */
-  function advertise(primary: string | undefined): void {
-    for (const n of cluster.nodes) {
-      const id = `${SERVICE}/${n.name}`;
-      if (registered.delete(id)) consul.deregisterService(id);
-      const role = n.name === primary ? ['master', 'primary'] : ['replica'];
-      consul.registerService({ id, name: SERVICE, address: n.host, port: n.port, tags: role, node: n.name, nodeAddress: '127.0.0.1' });
-      registered.add(id);
-    }
-  }
+  const advertise = (primary: string | undefined): void => advertiseCluster(consul, cluster, SERVICE, primary);
+
 
   function newPool(extra: PoolOptions = {}): Pool {
     const pool = new Pool({

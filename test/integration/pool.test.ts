@@ -16,6 +16,7 @@ import type { FailoverEvent, PoolOptions, RetryEvent, TopologyEvent } from '../.
 import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { Workload } from '../../lib/testing/workload.js';
+import { advertise as advertiseCluster } from '../support/advertise.js';
 
 const SERVICE = 'pglab';
 const TOKEN = 'consul-secret-token-0123';
@@ -26,33 +27,9 @@ describe('Pool (integration: real PostgreSQL + Consul double)', function () {
   let consul: ConsulDouble;
   const pools: Pool[] = [];
 
-  /**
-   * Registers every running node in the double: `primary` with master+primary (first, as
-   * Patroni does), the rest replica; excluded or stopped nodes are deregistered.
-   */
-  function advertise(primary: string, opts: { exclude?: string[] } = {}): void {
-    const ordered = [...cluster.nodes].sort((a, b) => (a.name === primary ? -1 : b.name === primary ? 1 : 0));
-    for (const n of ordered) {
-      const id = `${SERVICE}/${n.name}`;
-      if (opts.exclude?.includes(n.name) || !cluster.isRunning(n.name)) {
-        try {
-          consul.deregisterService(id);
-        } catch {
-          // not registered
-        }
-        continue;
-      }
-      consul.registerService({
-        id,
-        name: SERVICE,
-        address: n.host,
-        port: n.port,
-        tags: n.name === primary ? ['master', 'primary'] : ['replica'],
-        node: n.name,
-        nodeAddress: '127.0.0.1',
-      });
-    }
-  }
+  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void =>
+    advertiseCluster(consul, cluster, SERVICE, primary, opts.exclude);
+
 
   function portOf(name: string): number {
     return cluster.nodes.find((n) => n.name === name)!.port;

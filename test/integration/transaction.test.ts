@@ -10,6 +10,7 @@ import { Pool, TransactionOutcomeUnknownError } from '../../lib/index.js';
 import type { PoolOptions, RetryEvent, TransactionClient } from '../../lib/index.js';
 import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
+import { advertise as advertiseCluster } from '../support/advertise.js';
 
 const SERVICE = 'pgtx';
 const TOKEN = 'consul-secret-token-tx';
@@ -42,26 +43,10 @@ describe('pool.transaction (integration: real PostgreSQL + Consul double)', func
   let consul: ConsulDouble;
   const pools: Pool[] = [];
 
-  const registered = new Set<string>();
 
-  /** Registers every running node in the double: `primary` with master+primary, the rest replica. */
-  function advertise(primary: string, opts: { exclude?: string[] } = {}): void {
-    for (const n of cluster.nodes) {
-      const id = `${SERVICE}/${n.name}`;
-      if (registered.delete(id)) consul.deregisterService(id);
-      if (opts.exclude?.includes(n.name) || !cluster.isRunning(n.name)) continue;
-      registered.add(id);
-      consul.registerService({
-        id,
-        name: SERVICE,
-        address: n.host,
-        port: n.port,
-        tags: n.name === primary ? ['master', 'primary'] : ['replica'],
-        node: n.name,
-        nodeAddress: '127.0.0.1',
-      });
-    }
-  }
+  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void =>
+    advertiseCluster(consul, cluster, SERVICE, primary, opts.exclude);
+
 
   function newPool(extra: PoolOptions = {}): Pool {
     const pool = new Pool({
