@@ -95,7 +95,7 @@ export async function writeResults(results: BenchResults, dir = join(HERE, 'resu
   let svg: string | null = null;
   if (results.failover) {
     svg = join(dir, 'failover-timeline.svg');
-    const title = `Writes through failovers — pg-consul vs HAProxy vs postgres.js vs pinned pg.Pool (${results.mode}, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC)`;
+    const title = `Writes through failovers — pg-consul (Consul health · Patroni KV) vs HAProxy vs postgres.js vs pinned pg.Pool (${results.mode}, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC)`;
     await writeAtomically(svg, failoverTimelineSvg(results.failover, title));
   }
   return { ...files, svg };

@@ -19,6 +19,7 @@
  * ```
  * @module
  */
+import { waitUntil } from './wait-until.js';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -887,21 +888,9 @@ export class PatroniLab {
     await this.#sql(port, `CREATE DATABASE ${database} OWNER ${user}`);
   }
 
-  async #poll(what: string, timeoutMs: number, check: () => Promise<boolean>, signal?: AbortSignal, intervalMs = 100): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    for (;;) {
-      if (signal?.aborted === true || this.#abort.signal.aborted) throw new Error(`gave up waiting for ${what}: aborted`);
-      try {
-        if (await check()) return;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`);
-      }
-      await sleep(intervalMs);
-    }
+  #poll(what: string, timeoutMs: number, check: () => Promise<boolean>, signal?: AbortSignal, intervalMs = 100): Promise<void> {
+    const both = signal === undefined ? this.#abort.signal : AbortSignal.any([signal, this.#abort.signal]);
+    return waitUntil(what, timeoutMs, check, { signal: both, intervalMillis: intervalMs });
   }
 
   /** Last lines of every agent's log, for error messages. */

@@ -17,14 +17,14 @@
  * ```
  * @module
  */
-import { existsSync, rmSync } from 'node:fs';
+import { waitUntil } from './wait-until.js';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePorts } from './free-port.js';
 import { chownToPostgres, findPgBin, makeOwnedTempDir, runCommand } from './pg-tools.js';
-import { postmasterPid, processAlive, waitForExit } from './processes.js';
+import { pidExists, postmasterPid, processAlive, waitForExit } from './processes.js';
 
 /** Credentials and database of the password-authenticated application user. */
 export interface PgAppUser {
@@ -34,6 +34,16 @@ export interface PgAppUser {
   readonly password: string;
   /** A database owned by the role. */
   readonly database: string;
+}
+
+/** The PID in the first line of a PostgreSQL lock file, if the file exists. */
+function lockPid(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of {@link PgCluster.start}. */
@@ -263,10 +273,30 @@ export class PgCluster {
   async start(name: string): Promise<void> {
     const node = this.node(name);
     if (this.isRunning(name)) return;
+    await this.#clearStaleLocks(node);
     try {
       await this.#pg('pg_ctl', ['start', '-D', node.dataDir, '-l', this.#logFile(name), '-w', '-t', '60', '-s']);
     } catch (err) {
       throw new Error(`${name} did not start: ${(err as Error).message}\n--- ${name} log ---\n${await this.serverLog(name, 15)}`, { cause: err });
+    }
+  }
+
+  /**
+   * A postmaster killed with -9 stays a zombie until PID 1 reaps it (slowly, or never, on
+   * some sandboxes), and PostgreSQL refuses to start while the PID in its lock files
+   * (`postmaster.pid`, the socket's `.lock`) exists. Wait a little for the reaping; a lock
+   * still held by a zombie is stale and is removed.
+   */
+  async #clearStaleLocks(node: PgNodeInfo): Promise<void> {
+    const locks = [join(node.dataDir, 'postmaster.pid'), join(this.baseDir, `.s.PGSQL.${node.port}.lock`)];
+    for (const lock of locks) {
+      const pid = lockPid(lock);
+      if (pid === undefined || processAlive(pid)) continue;
+      await waitUntil(`${node.name}'s old postmaster ${pid} to be reaped`, 3_000, async () => !pidExists(pid)).catch(() => undefined);
+      if (pidExists(pid)) {
+        this.#log(`${node.name}: removing ${lock} (held by zombie ${pid})`);
+        await rm(lock, { force: true });
+      }
     }
   }
 
@@ -518,20 +548,8 @@ export class PgCluster {
     });
   }
 
-  async #waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    for (;;) {
-      try {
-        if (await check()) return;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`);
-      }
-      await sleep(50);
-    }
+  #waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+    return waitUntil(what, timeoutMs, check);
   }
 
   #logFile(name: string): string {

@@ -29,6 +29,16 @@ export function processAlive(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z';
 }
 
+/** Whether any process (a zombie included) has this pid — what PostgreSQL's lock-file check asks. */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The postmaster pid recorded in `<dataDir>/postmaster.pid`, if the file exists. */
 export function postmasterPid(dataDir: string): number | undefined {
   try {
