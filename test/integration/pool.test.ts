@@ -6,66 +6,30 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type pg from 'pg';
-import {
-  FailoverTimeoutError,
-  OutcomeUnknownError,
-  Pool,
-  PoolEndedError,
-} from '../../lib/index.js';
-import type { FailoverEvent, PoolOptions, RetryEvent, TopologyEvent } from '../../lib/index.js';
-import { ConsulDouble } from '../../lib/testing/consul-double.js';
-import { PgCluster } from '../../lib/testing/pg-cluster.js';
+import { FailoverTimeoutError, OutcomeUnknownError, PoolEndedError } from '../../lib/index.js';
+import type { FailoverEvent, Pool, PoolOptions, RetryEvent, TopologyEvent } from '../../lib/index.js';
+import type { ConsulDouble } from '../../lib/testing/consul-double.js';
+import type { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { Workload } from '../../lib/testing/workload.js';
-import { advertise as advertiseCluster } from '../support/advertise.js';
+import { useClusterFixture } from '../support/cluster-fixture.js';
 
 const SERVICE = 'pglab';
 const TOKEN = 'consul-secret-token-0123';
 
 describe('Pool (integration: real PostgreSQL + Consul double)', function () {
   this.timeout(120_000);
+  const fx = useClusterFixture(SERVICE, TOKEN);
   let cluster: PgCluster;
   let consul: ConsulDouble;
-  const pools: Pool[] = [];
 
-  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void =>
-    advertiseCluster(consul, cluster, SERVICE, primary, opts.exclude);
+  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void => fx.advertise(primary, opts.exclude);
 
+  const portOf = (name: string): number => fx.portOf(name);
 
-  function portOf(name: string): number {
-    return cluster.nodes.find((n) => n.name === name)!.port;
-  }
+  const newPool = (extra: PoolOptions = {}): Pool => fx.newPool(extra);
 
-  function newPool(extra: PoolOptions = {}): Pool {
-    const pool = new Pool({
-      service: SERVICE,
-      consul: { host: '127.0.0.1', port: consul.port, token: TOKEN, waitSeconds: 5 },
-      user: cluster.appUser.user,
-      password: cluster.appUser.password,
-      database: cluster.appUser.database,
-      max: 8,
-      failoverTimeoutMillis: 30_000,
-      discoveryMinIntervalMillis: 20,
-      ...extra,
-    });
-    pools.push(pool);
-    return pool;
-  }
-
-  async function endAll(): Promise<void> {
-    await Promise.all(pools.splice(0).map((p) => (p.ending ? Promise.resolve() : p.end())));
-  }
-
-  before(async () => {
-    [cluster, consul] = await Promise.all([PgCluster.start({ replicas: 2 }), ConsulDouble.start({ aclToken: TOKEN })]);
-    advertise(cluster.primaryName());
-  });
-
-  afterEach(endAll);
-
-  after(async () => {
-    await endAll();
-    await consul?.stop();
-    await cluster?.destroy();
+  before(() => {
+    ({ cluster, consul } = fx);
   });
 
   it('routes writes to the primary and spreads reads over both replicas', async () => {

@@ -6,11 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool, TransactionOutcomeUnknownError } from '../../lib/index.js';
-import type { PoolOptions, RetryEvent, TransactionClient } from '../../lib/index.js';
-import { ConsulDouble } from '../../lib/testing/consul-double.js';
-import { PgCluster } from '../../lib/testing/pg-cluster.js';
-import { advertise as advertiseCluster } from '../support/advertise.js';
+import { TransactionOutcomeUnknownError } from '../../lib/index.js';
+import type { Pool, PoolOptions, RetryEvent, TransactionClient } from '../../lib/index.js';
+import type { PgCluster } from '../../lib/testing/pg-cluster.js';
+import { useClusterFixture } from '../support/cluster-fixture.js';
 
 const SERVICE = 'pgtx';
 const TOKEN = 'consul-secret-token-tx';
@@ -39,42 +38,22 @@ function barrier(parties: number, timeoutMillis = 3000): () => Promise<void> {
 
 describe('pool.transaction (integration: real PostgreSQL + Consul double)', function () {
   this.timeout(120_000);
+  const fx = useClusterFixture(SERVICE, TOKEN);
   let cluster: PgCluster;
-  let consul: ConsulDouble;
-  const pools: Pool[] = [];
 
 
-  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void =>
-    advertiseCluster(consul, cluster, SERVICE, primary, opts.exclude);
+  const advertise = (primary: string, opts: { exclude?: string[] } = {}): void => fx.advertise(primary, opts.exclude);
 
+  const newPool = (extra: PoolOptions = {}): Pool => fx.newPool(extra);
 
-  function newPool(extra: PoolOptions = {}): Pool {
-    const pool = new Pool({
-      service: SERVICE,
-      consul: { host: '127.0.0.1', port: consul.port, token: TOKEN, waitSeconds: 5 },
-      user: cluster.appUser.user,
-      password: cluster.appUser.password,
-      database: cluster.appUser.database,
-      max: 8,
-      failoverTimeoutMillis: 30_000,
-      discoveryMinIntervalMillis: 20,
-      ...extra,
-    });
-    pools.push(pool);
-    return pool;
-  }
-
-  async function endAll(): Promise<void> {
-    await Promise.all(pools.splice(0).map((p) => (p.ending ? Promise.resolve() : p.end())));
-  }
+  const endAll = (): Promise<void> => fx.endPools();
 
   async function onPrimary<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
     return (await cluster.query(cluster.primaryName(), sql, params, { database: cluster.appUser.database })) as T[];
   }
 
   before(async () => {
-    [cluster, consul] = await Promise.all([PgCluster.start({ replicas: 2 }), ConsulDouble.start({ aclToken: TOKEN })]);
-    advertise(cluster.primaryName());
+    ({ cluster } = fx);
     const pool = newPool();
     await pool.query('CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)');
     await pool.query('CREATE TABLE skew (k int NOT NULL, v int NOT NULL)');
@@ -87,13 +66,6 @@ describe('pool.transaction (integration: real PostgreSQL + Consul double)', func
     await endAll();
   });
 
-  afterEach(endAll);
-
-  after(async () => {
-    await endAll();
-    await consul?.stop();
-    await cluster?.destroy();
-  });
 
   it('commits on the primary, rolls back on the callback\'s error (rethrown unchanged, no replay)', async () => {
     const pool = newPool();
