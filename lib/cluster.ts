@@ -6,14 +6,15 @@ import type { Logger } from './log.js';
 import { NodePool } from './pooling/node-pool.js';
 import type { RetryDeps } from './retry/run-with-retry.js';
 import { backoffDelay } from './retry/backoff.js';
-import type { DiscoveredNode, TopologyUpdate } from './topology/node.js';
+import type { DiscoveredNode, PatroniWalPositions, TopologyUpdate } from './topology/node.js';
 import { selectCaughtUpReplica, selectPrimary, selectReplica } from './topology/select.js';
-import type { CaughtUpSelection, ReadFallback, Selection } from './topology/select.js';
+import type { CaughtUpSelection, ReadFallback, ReplicaTieBreak, Selection } from './topology/select.js';
 import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode, withReplicaLag } from './topology/snapshot.js';
 import { LagMonitor, pgMonitorClients } from './routing/lag-monitor.js';
 import type { MonitorClientFactory } from './routing/lag-monitor.js';
-import type { LagLimit } from './routing/lag.js';
-import type { TopologySnapshot } from './topology/snapshot.js';
+import { patroniLagEntries } from './routing/lag.js';
+import type { LagLimit, LagMeasurement } from './routing/lag.js';
+import type { ReplicaLag, TopologySnapshot } from './topology/snapshot.js';
 import { NoPrimaryError, PoolEndedError } from './errors.js';
 import type { Outcome } from './errors.js';
 
@@ -26,8 +27,15 @@ export interface ClusterSettings {
   readonly retryMaxDelayMillis: number;
   /** How long a node found read-only is skipped before it is checked again. */
   readonly invalidationMillis: number;
-  /** `maxReplicaLag`: the lag monitor runs, and replicas over it serve no reads, when set. */
+  /** `maxReplicaLag`: replicas over it serve no reads, when set. */
   readonly maxReplicaLag?: LagLimit | undefined;
+  /**
+   * How `maxReplicaLag` is measured (see `chooseLagMeasurement`): the lag monitor (default),
+   * or the `walPositions` of the discovery updates (Patroni KV: no monitor, no connection).
+   */
+  readonly lagMeasurement?: LagMeasurement | undefined;
+  /** How replica selection breaks ties among equally busy replicas (default `rotate`). */
+  readonly replicaTieBreak?: ReplicaTieBreak | undefined;
   /** `lagCheckIntervalMillis` (default 1000). */
   readonly lagCheckIntervalMillis?: number | undefined;
   /** The lag monitor's client factory (tests); default pg.Client with the pool's options. */
@@ -69,6 +77,12 @@ export class Cluster {
   #primaryNamedAt: number | undefined;
   // read routing (lag monitor, read-your-writes, auto read routing)
   readonly #lagMonitor: LagMonitor | undefined;
+  /** The byte limit measured from Patroni's member keys (`lagMeasurement: 'patroni-kv'`), else undefined. */
+  readonly #kvLagLimit: LagLimit | undefined;
+  /** The latest `walPositions` of a discovery update and when it arrived (kv lag only). */
+  #walPositions: PatroniWalPositions | undefined;
+  #walPositionsAt = 0;
+  readonly #tieBreak: ReplicaTieBreak;
   /** The highest replay position seen on each current replica (lag monitor, session checks). */
   readonly #replayed = new Map<string, bigint>();
   #autoReadDeps: RetryDeps | undefined;
@@ -86,7 +100,9 @@ export class Cluster {
     this.#emitters = emitters;
     this.#log = log;
     this.#now = now;
-    if (settings.maxReplicaLag) {
+    this.#tieBreak = settings.replicaTieBreak ?? 'rotate';
+    this.#kvLagLimit = settings.lagMeasurement === 'patroni-kv' ? settings.maxReplicaLag : undefined;
+    if (settings.maxReplicaLag && this.#kvLagLimit === undefined) {
       this.#lagMonitor = new LagMonitor({
         limit: settings.maxReplicaLag,
         intervalMillis: settings.lagCheckIntervalMillis ?? 1000,
@@ -151,7 +167,7 @@ export class Cluster {
     // Invalidations are rare: skip the clock read and the scan when there is none.
     if (this.#topology.invalidated.size > 0) this.#setTopology(expireInvalidations(this.#topology, this.#now()));
     if (intent === 'primary') return selectPrimary(this.#topology);
-    return selectReplica(this.#topology, this.#replicaLoad, fallback, this.#turn++);
+    return selectReplica(this.#topology, this.#replicaLoad, fallback, this.#turn++, this.#tieBreak);
   }
 
   /**
@@ -170,6 +186,7 @@ export class Cluster {
       position,
       allowVerify && this.#lagMonitor === undefined,
       this.#turn++,
+      this.#tieBreak,
     );
   }
 
@@ -308,7 +325,46 @@ export class Cluster {
   #onUpdate(update: TopologyUpdate): void {
     if (this.#ending) return;
     this.#lastDiscoveryError = undefined;
-    this.#setTopology(applyUpdate(this.#topology, update, this.#now()));
+    const now = this.#now();
+    const next = applyUpdate(this.#topology, update, now);
+    if (this.#kvLagLimit === undefined) {
+      this.#setTopology(next);
+      return;
+    }
+    // Patroni's member positions: the nodes' own `xlogLocation` do not move the snapshot
+    // (applyUpdate ignores them), the lag entries do — `lag` alone, or `topology` when the
+    // excluded set changes.
+    if (update.walPositions !== this.#walPositions) {
+      // patroni+health re-sends the same positions object with every health answer: keep its time.
+      this.#walPositions = update.walPositions;
+      this.#walPositionsAt = now;
+    }
+    const measured = withReplicaLag(next, this.#lagEntries(next.replicas));
+    this.#logExclusions(next, measured);
+    this.#setTopology(measured);
+  }
+
+  /** The lag entries of `replicas` from the monitor or from the latest Patroni positions. */
+  #lagEntries(replicas: readonly DiscoveredNode[]): ReadonlyMap<string, ReplicaLag> {
+    if (this.#kvLagLimit !== undefined) return patroniLagEntries(replicas, this.#walPositions, this.#kvLagLimit, this.#walPositionsAt);
+    return this.#lagMonitor?.entries(replicas) ?? new Map();
+  }
+
+  /** Logs each replica that `next` readmits to reads or excludes from them, compared with `previous`. */
+  #logExclusions(previous: TopologySnapshot, next: TopologySnapshot): void {
+    if (next.readReplicas === previous.readReplicas) return;
+    for (const r of next.replicas) {
+      const was = previous.readReplicas.includes(r);
+      const is = next.readReplicas.includes(r);
+      if (was === is) continue;
+      const lag = next.lag.get(r.address);
+      this.#log('info', is ? 'replica readmitted to reads: within maxReplicaLag' : 'replica excluded from reads: over maxReplicaLag or not measured', {
+        node: r.address,
+        bytes: lag?.bytes,
+        seconds: lag?.seconds,
+        measuredBy: lag?.measuredBy,
+      });
+    }
   }
 
   #onDiscoveryError(error: Error, info: { attempt: number; retryInMillis: number }): void {
@@ -334,19 +390,7 @@ export class Cluster {
     for (const [address, sample] of monitor.replayPositions) if (sample.replay !== undefined) this.noteReplayed(address, sample.replay);
     const previous = this.#topology;
     const next = withReplicaLag(previous, monitor.entries(previous.replicas));
-    if (next.readReplicas !== previous.readReplicas) {
-      for (const r of next.replicas) {
-        const was = previous.readReplicas.includes(r);
-        const is = next.readReplicas.includes(r);
-        if (was === is) continue;
-        const lag = next.lag.get(r.address);
-        this.#log('info', is ? 'replica readmitted to reads: within maxReplicaLag' : 'replica excluded from reads: over maxReplicaLag or not measured', {
-          node: r.address,
-          bytes: lag?.bytes,
-          seconds: lag?.seconds,
-        });
-      }
-    }
+    this.#logExclusions(previous, next);
     this.#setTopology(next);
   }
 
@@ -360,10 +404,10 @@ export class Cluster {
       return;
     }
     let measureNow = false;
-    if (this.#lagMonitor) {
+    if (this.#lagMonitor || this.#kvLagLimit !== undefined) {
       const covered = lagCoversReplicas(next);
       // New replicas start excluded until measured; departed ones lose their entry.
-      if (!covered) next = withReplicaLag(next, this.#lagMonitor.entries(next.replicas));
+      if (!covered) next = withReplicaLag(next, this.#lagEntries(next.replicas));
       measureNow = !covered || next.primary?.address !== previous.primary?.address;
     }
     for (const address of [...this.#replayed.keys()]) {

@@ -52,8 +52,10 @@ export interface RetryEvent {
 
 /**
  * Payload of the `lag` event: fired after every lag-monitor round that changed the numbers of
- * `topology.lag` (only when `maxReplicaLag` is set; about once per `lagCheckIntervalMillis`).
- * When a round also changes which replicas are excluded from reads, `topology` fires too.
+ * `topology.lag` (only when `maxReplicaLag` is set; about once per `lagCheckIntervalMillis`),
+ * or, when Patroni's member keys measure the lag (Patroni modes, byte limit only), after
+ * every Patroni KV answer (a few per Patroni `loop_wait` while WAL moves). When it also
+ * changes which replicas are excluded from reads, `topology` fires too.
  *
  * @example
  * ```ts
@@ -112,6 +114,6 @@ export interface PoolEvents {
   retry: [event: RetryEvent];
   /** A discovery round failed. */
   discoveryError: [event: DiscoveryErrorEvent];
-  /** The lag monitor measured the replicas (only with `maxReplicaLag`). */
+  /** New replica lag numbers: a lag-monitor round or a Patroni KV answer (only with `maxReplicaLag`). */
   lag: [event: LagEvent];
 }

@@ -47,4 +47,4 @@ export { isReadOnlyStatement, readOnlyVerdict } from './query/read-only.js';
 export { encodeSessionToken, decodeSessionToken } from './routing/session-token.js';
 // Discovery modes: Consul health (default), Patroni's leader lock in KV, prepared queries, static hosts.
 export type { DiscoveryMode, PatroniOptions, PreparedQueryOptions, HostProbeOptions } from './options.js';
-export type { PatroniMemberInfo } from './topology/node.js';
+export type { PatroniMemberInfo, PatroniWalPositions } from './topology/node.js';

@@ -26,6 +26,7 @@ import type { StaticHost } from './discovery/host-list.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import type { LagLimit } from './routing/lag.js';
+import type { ReplicaTieBreak } from './topology/select.js';
 
 /**
  * How to reach Consul. Every field is optional; an explicit field wins over its environment
@@ -117,9 +118,9 @@ export interface ConsulOptions {
   /**
    * Sort health answers by estimated round-trip time from this node (`?near=`): `_agent`
    * (the agent answering) or a node name. `pool.topology.replicas` then lists replicas
-   * nearest first (replica choice itself still balances by load and rotates among equals).
-   * Used by the `consul-health` (and `patroni+health`) and `prepared-query` modes. Env:
-   * `PGCONSUL_CONSUL_NEAR`. Default: not sent.
+   * nearest first, and replica choice, which still goes to the least busy replica, breaks
+   * ties by that order (nearest first) instead of rotating. Used by the `consul-health` (and
+   * `patroni+health`) and `prepared-query` modes. Env: `PGCONSUL_CONSUL_NEAR`. Default: not sent.
    */
   near?: string;
   /** Blocking-query wait in whole seconds, 1–600 (Consul caps it at 10 minutes). Default 300. */
@@ -159,7 +160,8 @@ export interface PoolOptions extends pg.PoolConfig {
   consul?: ConsulOptions;
   /**
    * How long an operation may keep retrying while no usable node is found (a failover), in
-   * ms. 0 = fail at once, no retry. Env: `PGCONSUL_FAILOVER_TIMEOUT_MS`. Default 30000.
+   * ms. 0 = fail at once, no retry. A `transaction()` has one such budget for its checkouts
+   * and replays together. Env: `PGCONSUL_FAILOVER_TIMEOUT_MS`. Default 30000.
    */
   failoverTimeoutMillis?: number;
   /**
@@ -216,9 +218,12 @@ export interface PoolOptions extends pg.PoolConfig {
   /**
    * The most a replica may lag behind the primary and still serve reads; see
    * {@link MaxReplicaLagOptions}. Setting it starts the lag monitor (one tiny query per node
-   * per `lagCheckIntervalMillis`, on one extra connection per node). Env:
-   * `PGCONSUL_MAX_REPLICA_LAG_BYTES`, `PGCONSUL_MAX_REPLICA_LAG_SECONDS` (read only when
-   * the option is not given). Default: no limit, no monitor.
+   * per `lagCheckIntervalMillis`, on one extra connection per node) — except with
+   * `discovery: 'patroni'` / `'patroni+health'` and only `bytes` set: then the WAL positions
+   * in Patroni's member keys decide, with no connection and no query (up to one Patroni
+   * `loop_wait` old). Env: `PGCONSUL_MAX_REPLICA_LAG_BYTES`,
+   * `PGCONSUL_MAX_REPLICA_LAG_SECONDS` (read only when the option is not given). Default: no
+   * limit, no monitor.
    */
   maxReplicaLag?: MaxReplicaLagOptions;
   /** Time between two lag measurements, ms (10 – 2^31−1). Env: `PGCONSUL_LAG_CHECK_INTERVAL_MS`. Default 1000. */
@@ -1302,6 +1307,29 @@ export function resolveDiscoveryOptions(options: PoolOptions | undefined, servic
   });
 }
 
+/** Modes whose replica list comes in Consul's `?near=` order when `consul.near` is set. */
+const NEAR_SORTED_MODES: ReadonlySet<DiscoveryMode> = new Set(['consul-health', 'patroni+health', 'prepared-query']);
+
+/**
+ * How replica selection breaks ties among equally busy replicas (pure decision): `listed`
+ * (Consul's order, nearest first) when `consul.near` is set and the mode's replicas come
+ * from a Consul answer sorted by it (`consul-health`, `patroni+health`, `prepared-query`);
+ * otherwise `rotate` — in `patroni` mode the replicas are in member-name order, so
+ * preferring the first would only favour a name.
+ *
+ * @param discovery the resolved discovery settings
+ * @returns the tie-break policy for `selectReplica`
+ *
+ * @example
+ * ```ts
+ * replicaTieBreakFor({ mode: 'consul-health', near: '_agent' }); // 'listed'
+ * replicaTieBreakFor({ mode: 'patroni', near: '_agent' });       // 'rotate'
+ * ```
+ */
+export function replicaTieBreakFor(discovery: Pick<ResolvedDiscovery, 'mode' | 'near'>): ReplicaTieBreak {
+  return discovery.near !== undefined && NEAR_SORTED_MODES.has(discovery.mode) ? 'listed' : 'rotate';
+}
+
 function patroniNamespace(value: unknown, origin: Origin): string {
   if (typeof value !== 'string' || !PATRONI_NAMESPACE.test(value)) {
     throw invalid(origin, 'must be a KV path of letters, digits, ".", "_" or "-" segments, e.g. "service" or "/service/"', value);
@@ -1330,7 +1358,9 @@ function nearNode(value: unknown, origin: Origin): string {
  */
 export interface MaxReplicaLagOptions {
   /**
-   * Bytes of WAL the replica may have left to replay (integer ≥ 0). Env:
+   * Bytes of WAL the replica may have left to replay (integer ≥ 0). In the Patroni discovery
+   * modes without `seconds`: bytes between the leader's latest known `xlog_location` and the
+   * replica's (what it received), from Patroni's member keys. Env:
    * `PGCONSUL_MAX_REPLICA_LAG_BYTES`.
    */
   bytes?: number;

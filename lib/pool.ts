@@ -2,10 +2,11 @@ import type pg from 'pg';
 import { Cluster } from './cluster.js';
 import { createDiscoverySource } from './discovery/create-source.js';
 import type { DiscoverySource } from './discovery/discovery-source.js';
-import { resolveDiscoveryOptions, resolveOptions } from './options.js';
+import { replicaTieBreakFor, resolveDiscoveryOptions, resolveOptions } from './options.js';
 import type { PoolOptions as BasePoolOptions, DiscoveryMode, ResolvedOptions } from './options.js';
 import { RoutedPool } from './routed-pool.js';
 import { resolveReadRoutingOptions } from './options.js';
+import { chooseLagMeasurement } from './routing/lag.js';
 import { Session } from './routing/session.js';
 import type { SessionHost } from './routing/session.js';
 import { decodeSessionToken } from './routing/session-token.js';
@@ -138,8 +139,8 @@ export class Pool extends RoutedPool {
     const resolved = resolveOptions(custom ? { service: 'custom', ...rest } : rest);
     const log = resolved.logger;
     const readRouting = resolveReadRoutingOptions(rest);
-    const source: DiscoverySource =
-      custom ?? createDiscoverySource(resolved, resolveDiscoveryOptions({ ...rest, discovery }, resolved.service));
+    const discoveryOptions = custom ? undefined : resolveDiscoveryOptions({ ...rest, discovery }, resolved.service);
+    const source: DiscoverySource = custom ?? createDiscoverySource(resolved, discoveryOptions!);
     const pgOptions = pgPoolOptions(resolved.pg);
     const emitters: { pool?: Pool; primary?: RolePool; replica?: RolePool } = {};
     const cluster = new Cluster(
@@ -151,7 +152,9 @@ export class Pool extends RoutedPool {
         retryMaxDelayMillis: resolved.retryMaxDelayMillis,
         invalidationMillis: Math.max(1000, resolved.retryMaxDelayMillis),
         maxReplicaLag: readRouting.maxReplicaLag,
+        lagMeasurement: chooseLagMeasurement(readRouting.maxReplicaLag, discoveryOptions?.mode),
         lagCheckIntervalMillis: readRouting.lagCheckIntervalMillis,
+        replicaTieBreak: discoveryOptions === undefined ? 'rotate' : replicaTieBreakFor(discoveryOptions),
       },
       source,
       {

@@ -4,6 +4,7 @@ import type { Cluster } from './cluster.js';
 import type { PoolEvents } from './events.js';
 import { PoolEndedError } from './errors.js';
 import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
+import type { FailoverBudget } from './retry/run-with-retry.js';
 import { runStatementOn } from './pooling/statement-attempt.js';
 import type { DiscoveredNode } from './topology/node.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './query/helpers.js';
@@ -199,17 +200,24 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
 
   /**
    * Acquisition with routing and retry (the promise form of `connect`).
+   * @param budget a failover budget shared with other retry loops (a transaction's); without
+   *   one the checkout waits out a failover for up to `failoverTimeoutMillis` on its own
    * @internal
    */
-  acquire(): Promise<pg.PoolClient> {
+  acquire(budget?: FailoverBudget): Promise<pg.PoolClient> {
     if (this.cluster.ending) return Promise.reject(new PoolEndedError());
-    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, async (node: DiscoveredNode, role) => {
-      try {
-        return await this.cluster.nodePool(node, role).pg.connect();
-      } catch (err) {
-        throw new AttemptFailure(err, 'acquire');
-      }
-    });
+    return runWithRetry(
+      this.cluster.retryDeps(this.intent),
+      this.intent,
+      async (node: DiscoveredNode, role) => {
+        try {
+          return await this.cluster.nodePool(node, role).pg.connect();
+        } catch (err) {
+          throw new AttemptFailure(err, 'acquire');
+        }
+      },
+      budget,
+    );
   }
 
   /** Ends the pool. See {@link Pool.end}. */
@@ -342,8 +350,11 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * down or read-only: 57P01, 57P02, 57P03, 25006) or a conflict (40001 serialization
    * failure, 40P01 deadlock), or `COMMIT` is answered with 40001, the whole callback is run
    * again on a fresh connection to the (new) primary: at most `maxAttempts` runs (default
-   * 5), within `failoverTimeoutMillis` of the first failure, with the pool's backoff between
-   * runs and a `retry` event for each. If the connection is lost while `COMMIT` is in
+   * 5), with the pool's backoff between runs and a `retry` event for each. One
+   * `failoverTimeoutMillis` budget covers the whole transaction — checkouts, replays and
+   * waits together — counted from the first failure (of a run, or of the first checkout when
+   * no primary is usable at the start); no replay or checkout attempt starts after it is
+   * spent. If the connection is lost while `COMMIT` is in
    * flight, the transaction may have committed: it is never replayed and
    * `TransactionOutcomeUnknownError` is thrown (a read-only transaction, which changed
    * nothing, is replayed instead). An error thrown by the callback's own code is rethrown
@@ -372,6 +383,6 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
       return Promise.reject(new TypeError('pg-consul: pool.replica.transaction() runs read-only transactions only: pass { readOnly: true }'));
     }
     if (this.cluster.ending) return Promise.reject(new PoolEndedError());
-    return runTransaction({ deps: this.cluster.retryDeps(this.intent), role: this.intent, acquire: () => this.acquire() }, callback, options);
+    return runTransaction({ deps: this.cluster.retryDeps(this.intent), role: this.intent, acquire: (budget) => this.acquire(budget) }, callback, options);
   }
 }

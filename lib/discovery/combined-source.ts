@@ -20,7 +20,8 @@ export const PATRONI_HEALTH_SOURCE = 'patroni+health';
  * - everything else `replicas` lists (e.g. a health entry still tagged primary during a
  *   switchover, when the leader key already moved) is kept for visibility as role `other`,
  *   so it never competes with the leader.
- * The index is the larger of the two.
+ * The index is the larger of the two; `walPositions` are those of `primaries` (Patroni's
+ * member keys cover the health replicas too: they are matched by address).
  *
  * @param primaries latest update of the source that decides the primary
  * @param replicas latest update of the source that decides the replicas
@@ -42,7 +43,8 @@ export function mergeTopologies(primaries: TopologyUpdate, replicas: TopologyUpd
     const usable = node.role === 'replica' && !noLoadBalance.has(node.address);
     nodes.push(usable || node.role === 'other' ? node : Object.freeze({ ...node, role: 'other' as const }));
   }
-  return { source, index: Math.max(primaries.index, replicas.index), nodes };
+  const merged: TopologyUpdate = { source, index: Math.max(primaries.index, replicas.index), nodes };
+  return primaries.walPositions === undefined ? merged : { ...merged, walPositions: primaries.walPositions };
 }
 
 /**

@@ -99,7 +99,8 @@ export function patroniKvPrefix(namespace: string, scope: string): string {
  *   orphaned old leader after its Patroni died is simply left out once its keys expire).
  * - No leader key (session expired, election under way): no primary; writes wait.
  * - Replicas: members with role `replica`, state `running`, without `tags.noloadbalance`.
- * - Every node carries Patroni's view (`node.patroni`: role, state, xlog_location, timeline).
+ * - Every node carries Patroni's view (`node.patroni`: role, state, xlog_location, timeline),
+ *   and every update the members' latest WAL positions (`walPositions`, for the lag limit).
  * - A 404 (nothing under the prefix yet) is an empty answer; blocking continues on its index.
  *
  * Cost: the recursive read wakes on every write under the prefix — the leader's `status`
@@ -219,7 +220,7 @@ export class PatroniKvSource implements DiscoverySource {
     const topology = patroniTopology(view, { scope: this.#scope, confirmedLeader: this.#confirmedLeader });
     for (const note of topology.notes) this.#loop.log('debug', `Patroni KV: ${note}`);
     this.#steer(topology.pendingLeader, topology.leaderToken);
-    return { source: PATRONI_KV_SOURCE, index: this.#index, nodes: topology.nodes };
+    return { source: PATRONI_KV_SOURCE, index: this.#index, nodes: topology.nodes, walPositions: topology.walPositions };
   }
 
   #steer(pending: DiscoveredNode | undefined, token: string | undefined): void {

@@ -12,7 +12,7 @@
  */
 import { DiscoveryError } from '../errors.js';
 import { formatAddress } from '../topology/node.js';
-import type { DiscoveredNode, NodeRole, PatroniMemberInfo } from '../topology/node.js';
+import type { DiscoveredNode, NodeRole, PatroniMemberInfo, PatroniWalPositions } from '../topology/node.js';
 import { MAX_SKIPPED_REASONS, validateHost, validatePort } from './consul-entries.js';
 
 /** The leader key as read. */
@@ -229,6 +229,40 @@ export interface PatroniTopology {
   readonly leaderToken: string | undefined;
   /** Secret-free notes on members that were left out (duplicate address, leader without member key). */
   readonly notes: readonly string[];
+  /** The members' WAL positions ({@link patroniWalPositions} of `nodes`). */
+  readonly walPositions: PatroniWalPositions;
+}
+
+/**
+ * The WAL positions of Patroni members (pure): each member's `xlog_location` by address, and
+ * the latest known position of the leader — the highest `xlog_location` of the member the
+ * leader key names and of the members with role `replica` and state `running` (a replica can
+ * only have received what the leader had written, so its position is a lower bound of the
+ * leader's; with no leader key, during an election, the replicas still have a reference).
+ * Other members (stopped, crashed, a `demoted` or stale `master` that no longer holds the
+ * key and may have written WAL the new leader never had) only get their own entry.
+ *
+ * @param nodes nodes with `patroni` info (others are ignored)
+ * @returns the positions
+ *
+ * @example
+ * ```ts
+ * const { latest, members } = patroniWalPositions(patroniTopology(view, { scope: 'pglab' }).nodes);
+ * const bytesBehind = latest! - members.get('10.0.0.2:5432')!;
+ * ```
+ */
+export function patroniWalPositions(nodes: readonly DiscoveredNode[]): PatroniWalPositions {
+  const members = new Map<string, number>();
+  let latest: number | undefined;
+  for (const node of nodes) {
+    const info = node.patroni;
+    const position = info?.xlogLocation;
+    if (info === undefined || position === undefined) continue;
+    members.set(node.address, position);
+    const reference = info.leader || (info.role === 'replica' && info.state === 'running');
+    if (reference && (latest === undefined || position > latest)) latest = position;
+  }
+  return Object.freeze({ latest, members });
 }
 
 /**
@@ -351,5 +385,5 @@ export function patroniTopology(view: PatroniClusterView, options: PatroniTopolo
   }
   // Key order (member name order), as Consul returned them.
   const nodes = view.members.map((m) => byName.get(m.name)).filter((n): n is DiscoveredNode => n !== undefined);
-  return { nodes, pendingLeader, leaderToken: token, notes };
+  return { nodes, pendingLeader, leaderToken: token, notes, walPositions: patroniWalPositions(nodes) };
 }

@@ -22,7 +22,7 @@ import { FailoverTimeoutError, PoolEndedError, TransactionOutcomeUnknownError } 
 import type { Outcome } from '../errors.js';
 import { connectionLost } from '../pooling/node-pool.js';
 import { NETWORK_ERROR_CODES, NOT_EXECUTED_RETRYABLE_SQLSTATES, SHUTDOWN_SQLSTATES, serverSqlState } from '../retry/classify.js';
-import type { RetryDeps } from '../retry/run-with-retry.js';
+import type { FailoverBudget, RetryDeps } from '../retry/run-with-retry.js';
 import { formatAddress } from '../topology/node.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './helpers.js';
 import type { Queryable, QueryStatement } from './helpers.js';
@@ -525,8 +525,15 @@ export interface TransactionEnv {
   readonly deps: RetryDeps;
   /** The path: `primary`, or `replica` for read-only transactions. */
   readonly role: 'primary' | 'replica';
-  /** Checks out a client on the path (waits out a failover by itself). */
-  acquire(): Promise<pg.PoolClient>;
+  /**
+   * Checks out a client on the path, waiting out a failover by itself within `budget`: no
+   * checkout attempt after the first may start later than `budget.since +
+   * deps.failoverTimeoutMillis`, and a checkout that has to wait while `budget.since` is
+   * unset sets it (to when the checkout started). `pool.acquire(budget)` does this.
+   *
+   * @param budget the transaction's failover budget, shared by all its checkouts and replays
+   */
+  acquire(budget: FailoverBudget): Promise<pg.PoolClient>;
 }
 
 type AttemptResult<T> =
@@ -626,9 +633,16 @@ async function runAttempt<T>(
 /**
  * Runs `callback` in a transaction on a client from `env.acquire()`, replaying the whole
  * callback on a fresh connection while {@link decideTransactionFailure} says `replay`, at
- * most `maxAttempts` runs and no longer than the pool's `failoverTimeoutMillis` after the
- * first failure, waiting the pool's backoff between runs (cut short by a topology change)
- * and emitting a `retry` event for each replay.
+ * most `maxAttempts` runs, waiting the pool's backoff between runs (cut short by a topology
+ * change) and emitting a `retry` event for each replay.
+ *
+ * One {@link FailoverBudget} of `failoverTimeoutMillis` bounds the whole transaction's
+ * waiting out of a failover — checkouts, replays and the waits between them together. It
+ * starts at the first failure: of a run (when it failed), or of the first checkout (when it
+ * started) if no node could be used at once. No replay and no checkout attempt starts after
+ * it is spent; one under way is not interrupted. While nothing fails there is no limit: a
+ * slow first run that commits is never cut short, and one that fails gets the whole budget
+ * from its failure.
  *
  * @param env the pool's side
  * @param callback the transaction's work; it must have no effects outside the database
@@ -641,7 +655,7 @@ async function runAttempt<T>(
  *
  * @example
  * ```ts
- * await runTransaction({ deps: cluster.retryDeps('primary'), role: 'primary', acquire: () => pool.acquire() },
+ * await runTransaction({ deps: cluster.retryDeps('primary'), role: 'primary', acquire: (budget) => pool.acquire(budget) },
  *   async (tx) => tx.query('UPDATE t SET v = v + 1'), { isolationLevel: 'serializable' });
  * ```
  */
@@ -655,11 +669,11 @@ export async function runTransaction<T>(
   const begin = beginStatement(settings);
   const { deps } = env;
   const start = deps.now();
+  const budget: FailoverBudget = { since: undefined };
   let firstError: unknown;
-  let firstFailureAt: number | undefined;
   for (let attempt = 1; ; attempt++) {
     if (deps.isEnding()) throw new PoolEndedError();
-    const client = await env.acquire();
+    const client = await env.acquire(budget);
     const result = await runAttempt(client, attempt, begin, settings.readOnly === true, env.role, callback);
     if (result.kind === 'committed') return result.value;
     const { decision: d, node, error } = result;
@@ -673,8 +687,8 @@ export async function runTransaction<T>(
       );
     }
     firstError ??= error;
-    firstFailureAt ??= deps.now();
-    const remaining = firstFailureAt + deps.failoverTimeoutMillis - deps.now();
+    budget.since ??= deps.now();
+    const remaining = budget.since + deps.failoverTimeoutMillis - deps.now();
     if (attempt >= settings.maxAttempts || remaining <= 0) {
       throw giveUpError(d.reason ?? 'failover', { first: firstError, last: error, attempts: attempt, node, elapsedMillis: deps.now() - start, role: env.role });
     }

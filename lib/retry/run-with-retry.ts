@@ -56,6 +56,30 @@ export interface RetryDeps {
   onPrimaryTrouble?(node: DiscoveredNode | undefined): void;
 }
 
+/**
+ * One failover budget shared by several retry loops, so that together they wait out a
+ * failover for at most `failoverTimeoutMillis`. A transaction hands the same budget to each
+ * of its checkouts and uses it for its own replays: checkouts, replays and the waits between
+ * them then stop together, `failoverTimeoutMillis` after the first failure.
+ *
+ * @example
+ * ```ts
+ * const budget: FailoverBudget = { since: undefined };
+ * const client = await runWithRetry(deps, 'primary', checkout, budget); // sets `since` if it had to wait
+ * // … the run failed:
+ * budget.since ??= deps.now();
+ * const remaining = budget.since + deps.failoverTimeoutMillis - deps.now();
+ * ```
+ */
+export interface FailoverBudget {
+  /**
+   * When the budget started, in {@link RetryDeps.now} time: the first failure. `undefined`
+   * while nothing has failed; a retry loop that meets a failure (or finds no node) sets it to
+   * the time its first attempt started.
+   */
+  since: number | undefined;
+}
+
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -67,22 +91,29 @@ function asError(e: unknown): Error {
  * ends early when the topology changes. Errors the server answered with pass through
  * unchanged; a lost connection on the primary path becomes {@link OutcomeUnknownError}.
  *
+ * With a `budget`, the time limit is shared: no attempt after the first starts later than
+ * `budget.since + failoverTimeoutMillis`, and a failure while `budget.since` is unset sets it
+ * to the time the first attempt started. Without one, the limit is counted from that time,
+ * for this call alone.
+ *
  * @param deps the pool's side
  * @param intent which path: writes (`primary`) or reads (`replica`)
  * @param attempt one try on a node; throws {@link AttemptFailure} to say the phase
+ * @param budget a failover budget shared with other loops (see {@link FailoverBudget})
  */
 export function runWithRetry<T>(
   deps: RetryDeps,
   intent: 'primary' | 'replica',
   attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,
+  budget?: FailoverBudget,
 ): Promise<T> {
   // Fast path: the first attempt runs without the loop's bookkeeping (no async frame, no
   // awaits); the loop takes over only when it fails or when no node is known.
   if (deps.isEnding()) return Promise.reject(new PoolEndedError());
   const start = deps.now();
   const { node, role } = deps.select();
-  if (node === undefined) return retryLoop(deps, intent, attempt, start, undefined);
-  return attempt(node, role).then(undefined, (thrown: unknown) => retryLoop(deps, intent, attempt, start, { node, role, thrown }));
+  if (node === undefined) return retryLoop(deps, intent, attempt, start, undefined, budget);
+  return attempt(node, role).then(undefined, (thrown: unknown) => retryLoop(deps, intent, attempt, start, { node, role, thrown }, budget));
 }
 
 /** The first attempt's failure, handed from the fast path to the loop. */
@@ -98,8 +129,10 @@ async function retryLoop<T>(
   attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,
   start: number,
   first: FirstFailure | undefined,
+  budget: FailoverBudget | undefined,
 ): Promise<T> {
-  const deadline = start + deps.failoverTimeoutMillis;
+  if (budget !== undefined) budget.since ??= start;
+  const deadline = (budget?.since ?? start) + deps.failoverTimeoutMillis;
   let firstError: unknown;
   let lastNode: string | undefined;
   let tries = first === undefined ? 0 : 1; // attempts actually made on a node (n also counts rounds with no node)

@@ -22,7 +22,7 @@
  * @module
  */
 import { formatLsn } from './lsn.js';
-import type { DiscoveredNode } from '../topology/node.js';
+import type { DiscoveredNode, PatroniWalPositions } from '../topology/node.js';
 import type { ReplicaLag } from '../topology/snapshot.js';
 
 /**
@@ -203,6 +203,118 @@ export function lagEntries(
         replayLsn: sample?.replay === undefined ? undefined : formatLsn(sample.replay),
         sampledAt: sample?.at,
         excluded: !fresh || !withinLagLimit(amount, limit),
+        measuredBy: 'lag-monitor',
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * How replica lag is measured for a limit: `lag-monitor` (pg-consul's own queries, one
+ * connection per node) or `patroni-kv` (the WAL positions in Patroni's member keys, no
+ * connection at all).
+ */
+export type LagMeasurement = 'lag-monitor' | 'patroni-kv';
+
+/** Discovery modes whose updates carry Patroni's member positions (`walPositions`). */
+const PATRONI_KV_MODES: ReadonlySet<string> = new Set(['patroni', 'patroni+health']);
+
+/**
+ * Chooses how the lag limit is measured (pure decision):
+ *
+ * | `maxReplicaLag`      | discovery                     | measured by   |
+ * |----------------------|-------------------------------|---------------|
+ * | not set              | any                           | nothing       |
+ * | `bytes` only         | `patroni` / `patroni+health`  | `patroni-kv`  |
+ * | `bytes` only         | any other (or a custom source)| `lag-monitor` |
+ * | `seconds` (± bytes)  | any                           | `lag-monitor` |
+ *
+ * Why: Patroni already publishes every member's WAL position in the keys the Patroni modes
+ * read, so a byte limit costs no connection and no query there. Those positions cannot give
+ * seconds, they are up to one `loop_wait` old, and a replica's is the higher of what it
+ * received and what it replayed (so replay held back on a replica that keeps receiving does
+ * not show); a `seconds` limit asks for the monitor, whose measurement (replay, once per
+ * `lagCheckIntervalMillis`) is fresher and then decides alone — the two are never mixed.
+ *
+ * @param limit the resolved `maxReplicaLag`
+ * @param discoveryMode the discovery mode name; undefined for a custom source
+ * @returns the measurement, or undefined when there is no limit
+ *
+ * @example
+ * ```ts
+ * chooseLagMeasurement({ bytes: 1 << 24 }, 'patroni');             // 'patroni-kv'
+ * chooseLagMeasurement({ bytes: 1 << 24, seconds: 5 }, 'patroni'); // 'lag-monitor'
+ * ```
+ */
+export function chooseLagMeasurement(limit: LagLimit | undefined, discoveryMode: string | undefined): LagMeasurement | undefined {
+  if (limit === undefined) return undefined;
+  const kv = discoveryMode !== undefined && PATRONI_KV_MODES.has(discoveryMode);
+  return kv && limit.bytes !== undefined && limit.seconds === undefined ? 'patroni-kv' : 'lag-monitor';
+}
+
+/**
+ * Bytes a replica is behind according to Patroni's member keys (pure): the leader's latest
+ * known position minus the replica's `xlog_location`, never negative. Unknown when either is
+ * missing (no leader key and no running replica reported a position, or the replica's key
+ * has none: PostgreSQL not running, Patroni busy with a restart…).
+ *
+ * @param positions the latest `walPositions` of a Patroni KV answer
+ * @param address the replica's address (`host:port`)
+ * @returns bytes behind, or undefined when unknown
+ *
+ * @example
+ * ```ts
+ * patroniLagBytes({ latest: 500, members: new Map([['10.0.0.2:5432', 200]]) }, '10.0.0.2:5432'); // 300
+ * ```
+ */
+export function patroniLagBytes(positions: PatroniWalPositions | undefined, address: string): number | undefined {
+  const latest = positions?.latest;
+  const own = positions?.members.get(address);
+  if (latest === undefined || own === undefined) return undefined;
+  return Math.max(0, latest - own);
+}
+
+/**
+ * The per-replica lag entries from Patroni's member keys (pure): `bytes` from
+ * {@link patroniLagBytes}, `excluded` when over `limit.bytes` or unknown, `measuredBy:
+ * 'patroni-kv'`. No seconds (a `seconds` limit is the monitor's, see
+ * {@link chooseLagMeasurement}). Positions do not go stale by age: Patroni rewrites a key
+ * only when its content changes, so an idle cluster keeps old keys; while Consul cannot be
+ * read, the last answer stays in force like the rest of the topology.
+ *
+ * @param replicas the snapshot's replicas
+ * @param positions the latest `walPositions` (undefined: every lag is unknown)
+ * @param limit the lag limit (only `bytes` is used)
+ * @param readAt when the answer carrying `positions` was read, ms since epoch
+ * @returns one entry per replica, by address
+ *
+ * @example
+ * ```ts
+ * const lag = patroniLagEntries(snapshot.replicas, update.walPositions, { bytes: 1 << 24 }, Date.now());
+ * const next = withReplicaLag(snapshot, lag);
+ * ```
+ */
+export function patroniLagEntries(
+  replicas: readonly DiscoveredNode[],
+  positions: PatroniWalPositions | undefined,
+  limit: LagLimit,
+  readAt: number,
+): ReadonlyMap<string, ReplicaLag> {
+  const out = new Map<string, ReplicaLag>();
+  for (const r of replicas) {
+    const bytes = patroniLagBytes(positions, r.address);
+    const own = positions?.members.get(r.address);
+    out.set(
+      r.address,
+      Object.freeze({
+        bytes,
+        seconds: undefined,
+        replayLsn: undefined,
+        sampledAt: bytes === undefined ? undefined : readAt,
+        excluded: bytes === undefined || (limit.bytes !== undefined && bytes > limit.bytes),
+        measuredBy: 'patroni-kv',
+        patroniLsn: own === undefined ? undefined : formatLsn(BigInt(own)),
       }),
     );
   }

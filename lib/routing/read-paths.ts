@@ -12,14 +12,15 @@
  * @module
  */
 import type pg from 'pg';
-import type { Cluster } from '../cluster.js';
 import { NoPrimaryError } from '../errors.js';
 import { connectionLost } from '../pooling/node-pool.js';
 import { serverSqlState } from '../retry/classify.js';
 import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
+import type { RetryDeps } from '../retry/run-with-retry.js';
 import { runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
 import type { Statement } from '../pooling/statement-attempt.js';
 import type { DiscoveredNode } from '../topology/node.js';
+import type { CaughtUpSelection, Selection } from '../topology/select.js';
 import { isReadOnlyStatement } from '../query/read-only.js';
 import { MAX_LSN, parseLsn } from './lsn.js';
 
@@ -59,7 +60,37 @@ export function isCertainlyReadOnly(text: unknown): boolean {
 
 export type { Statement } from '../pooling/statement-attempt.js';
 
-function onPrimary<R extends pg.QueryResultRow>(cluster: Cluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+/**
+ * The part of the pool's state (`Cluster`) the read paths and read-your-writes sessions use:
+ * selection, retry dependencies, node pools and replay-position knowledge. `Cluster`
+ * implements it; unit tests pass a fake.
+ *
+ * @example
+ * ```ts
+ * const cluster: ReadPathCluster = new Cluster(settings, source, emitters, log); // or a test fake
+ * await runCaughtUpRead(cluster, 0x3000148n, 'SELECT 1', undefined);
+ * ```
+ */
+export interface ReadPathCluster {
+  /** Whether `end()` was called. */
+  readonly ending: boolean;
+  /** The retry loop's dependencies for a path. */
+  retryDeps(intent: 'primary' | 'replica'): RetryDeps;
+  /** The read path's retry dependencies with another selection. */
+  retryDepsWith(select: () => Selection): RetryDeps;
+  /** The retry dependencies of auto-routed reads (no replica: the primary, whatever `readFallback` says). */
+  autoReadDeps(): RetryDeps;
+  /** The node for an intent now. */
+  select(intent: 'primary' | 'replica'): Selection;
+  /** The node for a read that must see `position` (see `selectCaughtUpReplica`). */
+  selectCaughtUp(position: bigint, allowVerify?: boolean): CaughtUpSelection;
+  /** Records that a replica has replayed at least `lsn`. */
+  noteReplayed(address: string, lsn: bigint): void;
+  /** The pg.Pool of a node in a role. */
+  nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): { readonly pg: pg.Pool };
+}
+
+function onPrimary<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   return runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
 }
 
@@ -79,7 +110,7 @@ function onPrimary<R extends pg.QueryResultRow>(cluster: Cluster, text: Statemen
  * if (isReadOnlyStatement(sql)) return runAutoRead(cluster, sql, values);
  * ```
  */
-export async function runAutoRead<R extends pg.QueryResultRow>(cluster: Cluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+export async function runAutoRead<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   try {
     return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
   } catch (err) {
@@ -112,7 +143,7 @@ export async function runAutoRead<R extends pg.QueryResultRow>(cluster: Cluster,
  * ```
  */
 export function runCaughtUpRead<R extends pg.QueryResultRow>(
-  cluster: Cluster,
+  cluster: ReadPathCluster,
   position: bigint,
   text: Statement,
   values: unknown[] | undefined,
@@ -130,7 +161,7 @@ export function runCaughtUpRead<R extends pg.QueryResultRow>(
 
 /** Checks the replica's replay position, then reads there or, if it is behind, on the primary. */
 async function verifiedRead<R extends pg.QueryResultRow>(
-  cluster: Cluster,
+  cluster: ReadPathCluster,
   node: DiscoveredNode,
   position: bigint,
   text: Statement,

@@ -30,7 +30,6 @@
  * @module
  */
 import type pg from 'pg';
-import type { Cluster } from '../cluster.js';
 import type { Logger } from '../log.js';
 import { connectionLost } from '../pooling/node-pool.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from '../query/helpers.js';
@@ -39,7 +38,7 @@ import type { TransactionClient, TransactionOptions } from '../query/transaction
 import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
 import { MAX_LSN, formatLsn, parseLsn } from './lsn.js';
 import { isCertainlyReadOnly, runAutoRead, runCaughtUpRead } from './read-paths.js';
-import type { Statement } from './read-paths.js';
+import type { ReadPathCluster, Statement } from './read-paths.js';
 import { encodeSessionToken } from './session-token.js';
 
 /** What a session asks the primary after a write (same connection, before release). */
@@ -47,8 +46,8 @@ export const INSERT_POSITION_QUERY = 'SELECT pg_current_wal_insert_lsn()::text A
 
 /** What a session needs from its pool. Internal. */
 export interface SessionHost {
-  /** The pool's state. */
-  readonly cluster: Cluster;
+  /** The pool's state (a `Cluster`; only the part the read paths use). */
+  readonly cluster: ReadPathCluster;
   /** Whether `autoReadRouting` is on (then `session.query` sends reads to the read path). */
   readonly autoReadRouting: boolean;
   /** `pool.replica`'s statement runner. */

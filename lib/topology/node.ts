@@ -43,8 +43,10 @@ export interface DiscoveredNode {
 
 /**
  * A Patroni member as its `members/<name>` key in the DCS describes it (Patroni 3.x).
- * Immutable. WAL positions are kept for a future replica-lag limit; they are not compared
- * when deciding whether the topology changed.
+ * Immutable. WAL positions are not compared when deciding whether the topology changed, so
+ * the `xlogLocation` of a node in a snapshot is the one of the answer that last changed the
+ * topology: it goes stale as WAL moves. The latest positions are in
+ * {@link TopologyUpdate.walPositions}, and with a byte lag limit in `topology.lag`.
  *
  * @example
  * ```ts
@@ -63,7 +65,11 @@ export interface PatroniMemberInfo {
   readonly state: string;
   /** Whether the leader key names this member. */
   readonly leader: boolean;
-  /** `xlog_location`: the leader's WAL write position, a replica's received/replayed one (bytes). */
+  /**
+   * `xlog_location` (bytes): the leader's WAL write position; a replica's is the higher of its
+   * received and replayed positions (Patroni 3.x). As of the snapshot's last topology change,
+   * not the latest (see above).
+   */
   readonly xlogLocation?: number | undefined;
   /** `timeline` the member reported. */
   readonly timeline?: number | undefined;
@@ -84,6 +90,36 @@ export interface TopologyUpdate {
   readonly index: number;
   /** All healthy nodes, in the order the source returned them. */
   readonly nodes: readonly DiscoveredNode[];
+  /**
+   * WAL positions Patroni's member keys reported in this answer (`discovery: 'patroni'` /
+   * `'patroni+health'`; see {@link PatroniWalPositions}); undefined for other sources. With
+   * `maxReplicaLag: { bytes }` alone they decide which replicas serve reads.
+   */
+  readonly walPositions?: PatroniWalPositions | undefined;
+}
+
+/**
+ * The WAL positions (bytes, as Patroni writes `xlog_location`) of one Patroni KV answer.
+ * Patroni rewrites a member key once per `loop_wait` while its position moves, so every
+ * position can be up to one `loop_wait` old. Immutable.
+ *
+ * @example
+ * ```ts
+ * const positions: PatroniWalPositions = {
+ *   latest: 83886080,
+ *   members: new Map([['10.0.0.1:5432', 83886080], ['10.0.0.2:5432', 83361792]]),
+ * };
+ * ```
+ */
+export interface PatroniWalPositions {
+  /**
+   * The latest known position of the leader: the highest `xlog_location` of the member the
+   * leader key names and of the running replicas (what a replica received, the leader had).
+   * Undefined when none of them reported one.
+   */
+  readonly latest: number | undefined;
+  /** Each member's `xlog_location`, by address (`host:port`); members without one are absent. */
+  readonly members: ReadonlyMap<string, number>;
 }
 
 /** Formats `host:port` the way node pools are keyed (brackets around IPv6 literals). */

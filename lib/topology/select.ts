@@ -17,6 +17,14 @@ export interface Selection {
 }
 
 /**
+ * How {@link selectReplica} breaks ties among equally busy replicas:
+ * - `rotate`: round-robin with the caller's `turn` (the default: equal replicas share the load);
+ * - `listed`: the first in `readReplicas` order, i.e. the discovery source's order — nearest
+ *   first when Consul sorts by `consul.near` (the pool uses it then).
+ */
+export type ReplicaTieBreak = 'rotate' | 'listed';
+
+/**
  * The node writes go to: the best primary candidate of the snapshot. Pure.
  *
  * @param snapshot current topology
@@ -25,10 +33,17 @@ export function selectPrimary(snapshot: TopologySnapshot): Selection {
   return { node: snapshot.primary, role: 'primary' };
 }
 
+/** Where the scan over `n` replicas starts: the rotation of `turn`, or 0 for `listed`. */
+function startAt(n: number, turn: number, tieBreak: ReplicaTieBreak): number {
+  return tieBreak === 'listed' || n === 0 ? 0 : ((turn % n) + n) % n;
+}
+
 /**
  * The replica a read goes to: the least busy passing replica (busy = connections checked
- * out plus requests waiting for one, as `load` reports), ties broken by rotating with
- * `turn` so equal replicas share the load evenly. Only `readReplicas` count (replicas over
+ * out plus requests waiting for one, as `load` reports), ties broken by `tieBreak`: by
+ * rotating with `turn` so equal replicas share the load evenly (default), or by taking the
+ * first in `readReplicas` order (`listed`: nearest first with `consul.near`; a busier near
+ * replica still loses to an idler far one). Only `readReplicas` count (replicas over
  * `maxReplicaLag` are excluded). When no replica is available the read goes to the primary
  * if `fallback` is `primary`. Pure.
  *
@@ -36,10 +51,12 @@ export function selectPrimary(snapshot: TopologySnapshot): Selection {
  * @param load busy-ness of the node pool at an address (0 when it has none yet)
  * @param fallback policy when no replica is available
  * @param turn a counter the caller increments per selection (round-robin among equals)
+ * @param tieBreak how equally busy replicas are ordered (default `rotate`)
  *
  * @example
  * ```ts
  * const { node, role } = selectReplica(snapshot, (a) => busy.get(a) ?? 0, 'primary', turn++);
+ * const nearest = selectReplica(snapshot, (a) => busy.get(a) ?? 0, 'primary', turn++, 'listed');
  * ```
  */
 export function selectReplica(
@@ -47,6 +64,7 @@ export function selectReplica(
   load: (address: string) => number,
   fallback: ReadFallback,
   turn: number,
+  tieBreak: ReplicaTieBreak = 'rotate',
 ): Selection {
   const replicas = snapshot.readReplicas;
   const n = replicas.length;
@@ -55,7 +73,7 @@ export function selectReplica(
   }
   let best: DiscoveredNode | undefined;
   let bestLoad = Infinity;
-  const start = ((turn % n) + n) % n;
+  const start = startAt(n, turn, tieBreak);
   for (let i = 0; i < n; i++) {
     const node = replicas[(start + i) % n]!;
     const l = load(node.address);
@@ -80,6 +98,8 @@ export interface CaughtUpSelection extends Selection {
  * The node a read-your-writes read goes to: a read that must see everything up to WAL
  * position `position`. Pure.
  *
+ * Ties among equally busy replicas are broken as in {@link selectReplica}.
+ *
  * 1. The least busy readable replica known to have replayed `position` (`replayed` reports
  *    the highest replay position seen on each replica, from the lag monitor or earlier
  *    checks): no check needed (`verify: false`).
@@ -94,6 +114,7 @@ export interface CaughtUpSelection extends Selection {
  * @param canVerify whether an unknown replica may be checked (false when the lag monitor
  *   is on: its data is used instead)
  * @param turn a counter the caller increments per selection
+ * @param tieBreak how equally busy replicas are ordered (default `rotate`; see {@link selectReplica})
  *
  * @example
  * ```ts
@@ -108,6 +129,7 @@ export function selectCaughtUpReplica(
   position: bigint,
   canVerify: boolean,
   turn: number,
+  tieBreak: ReplicaTieBreak = 'rotate',
 ): CaughtUpSelection {
   const replicas = snapshot.readReplicas;
   const n = replicas.length;
@@ -115,7 +137,7 @@ export function selectCaughtUpReplica(
   let caughtLoad = Infinity;
   let any: DiscoveredNode | undefined;
   let anyLoad = Infinity;
-  const start = n === 0 ? 0 : ((turn % n) + n) % n;
+  const start = startAt(n, turn, tieBreak);
   for (let i = 0; i < n; i++) {
     const node = replicas[(start + i) % n]!;
     const l = load(node.address);

@@ -47,16 +47,17 @@ export interface TopologySnapshot {
    */
   readonly invalidated: ReadonlyMap<string, InvalidatedNode>;
   /**
-   * The replicas reads may go to: `replicas` minus those the lag monitor excluded (over
+   * The replicas reads may go to: `replicas` minus those the lag limit excluded (over
    * `maxReplicaLag`, not measured yet, or not measured recently). The very same array as
    * `replicas` when no lag limit is set.
    */
   readonly readReplicas: readonly DiscoveredNode[];
   /**
-   * The lag of each replica, by address, as the lag monitor last measured it (see
-   * {@link ReplicaLag}); empty when no lag limit is set. Replaced after every measurement
-   * round: the `lag` event reports each replacement, the `topology` event only those that
-   * change which replicas are excluded.
+   * The lag of each replica, by address, as last measured (see {@link ReplicaLag}): by the
+   * lag monitor, or from Patroni's member keys in the Patroni modes with only a byte limit.
+   * Empty when no lag limit is set. Replaced after every measurement round or Patroni KV
+   * answer: the `lag` event reports each replacement, the `topology` event only those that
+   * change which replicas are excluded (WAL movement alone never fires `topology`).
    */
   readonly lag: ReadonlyMap<string, ReplicaLag>;
 }
@@ -76,7 +77,9 @@ export interface InvalidatedNode {
 }
 
 /**
- * How far one replica is behind the primary, as the lag monitor measured it. Immutable.
+ * How far one replica is behind the primary, as the lag monitor measured it or, in the
+ * Patroni discovery modes with only a byte limit, as Patroni's member keys report it (see
+ * `measuredBy`). Immutable.
  *
  * @example
  * ```ts
@@ -99,6 +102,18 @@ export interface ReplicaLag {
   readonly sampledAt: number | undefined;
   /** Whether reads skip this replica (over the limit, or its lag is unknown). */
   readonly excluded: boolean;
+  /**
+   * Where the numbers come from: `lag-monitor` (pg-consul's own queries: `bytes` behind in
+   * replay, `seconds`, `replayLsn`) or `patroni-kv` (Patroni's member keys: `bytes` only, the
+   * leader's latest known `xlog_location` minus the replica's, each up to one Patroni
+   * `loop_wait` old; `sampledAt` is when pg-consul read them). Absent on entries built by hand.
+   */
+  readonly measuredBy?: 'lag-monitor' | 'patroni-kv' | undefined;
+  /**
+   * `patroni-kv` entries: the replica's `xlog_location` (the higher of its received and
+   * replayed positions) in PostgreSQL's `X/Y` form; undefined otherwise or when unknown.
+   */
+  readonly patroniLsn?: string | undefined;
 }
 
 const NO_NODES = Object.freeze([]) as readonly DiscoveredNode[];
@@ -187,12 +202,18 @@ function readableReplicas(replicas: readonly DiscoveredNode[], lag: TopologySnap
 
 function sameLag(a: ReplicaLag, b: ReplicaLag): boolean {
   return (
-    a.bytes === b.bytes && a.seconds === b.seconds && a.replayLsn === b.replayLsn && a.sampledAt === b.sampledAt && a.excluded === b.excluded
+    a.bytes === b.bytes &&
+    a.seconds === b.seconds &&
+    a.replayLsn === b.replayLsn &&
+    a.sampledAt === b.sampledAt &&
+    a.excluded === b.excluded &&
+    a.measuredBy === b.measuredBy &&
+    a.patroniLsn === b.patroniLsn
   );
 }
 
 /**
- * Installs the lag monitor's latest per-replica lag in the topology. Pure.
+ * Installs the latest per-replica lag (lag monitor or Patroni KV positions) in the topology. Pure.
  *
  * Returns `prev` itself when the entries are equal to the current ones. When the set of
  * excluded replicas changes, the result is a routing change: `version` increases and

@@ -59,6 +59,25 @@ describe('cluster (state behind a Pool)', () => {
     await cluster.end();
   });
 
+  it("replica tie break: 'listed' keeps reads on the first listed replica while all are equally busy; the default rotates", async () => {
+    const make = (replicaTieBreak?: 'listed' | 'rotate') => {
+      const source = new ManualSource();
+      const emitters = { pool: new EventEmitter(), primary: new EventEmitter(), replica: new EventEmitter() };
+      const settings = { pg: {}, failoverTimeoutMillis: 1000, readFallback: 'primary' as const, retryInitialDelayMillis: 10, retryMaxDelayMillis: 50, invalidationMillis: 1000 };
+      const cluster = new Cluster(replicaTieBreak === undefined ? settings : { ...settings, replicaTieBreak }, source, emitters, () => undefined);
+      cluster.start();
+      source.listener!.onUpdate(update(1, P1, R3, R2)); // Consul's near order: n3 first
+      return cluster;
+    };
+    const picks = (cluster: Cluster) => Array.from({ length: 4 }, () => cluster.select('replica').node?.name);
+    const listed = make('listed');
+    const rotating = make();
+    assert.deepEqual(picks(listed), ['n3', 'n3', 'n3', 'n3']);
+    assert.deepEqual(picks(rotating), ['n3', 'n2', 'n3', 'n2']);
+    assert.equal(listed.selectCaughtUp(1n).node?.name, 'n3', 'read-your-writes reads prefer the nearest too');
+    await Promise.all([listed.end(), rotating.end()]);
+  });
+
   it('retires node pools whose node lost its role, keeps the others', async () => {
     const { cluster, source } = setup();
     source.listener!.onUpdate(update(1, P1, R2, R3));

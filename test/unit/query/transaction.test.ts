@@ -10,7 +10,8 @@ import {
   runTransaction,
 } from '../../../lib/query/transaction.js';
 import type { TransactionClient, TransactionEnv, TransactionFailure, TransactionStage } from '../../../lib/query/transaction.js';
-import type { RetryDeps } from '../../../lib/retry/run-with-retry.js';
+import { AttemptFailure, runWithRetry } from '../../../lib/retry/run-with-retry.js';
+import type { FailoverBudget, RetryDeps } from '../../../lib/retry/run-with-retry.js';
 import { FailoverTimeoutError, PoolEndedError, RowCountError, TransactionOutcomeUnknownError } from '../../../lib/errors.js';
 
 /** A server error as pg raises it (code + severity). */
@@ -544,4 +545,177 @@ describe('query/transaction: runTransaction', () => {
     const noPrimary = new FailoverTimeoutError('no primary');
     await assert.rejects(runTransaction({ ...env, acquire: () => Promise.reject(noPrimary) }, async () => 1), (err) => err === noPrimary);
   });
+});
+
+// ---------------------------------------------------------------------------------------
+// One failoverTimeoutMillis budget for the whole transaction: the checkouts are the pool's
+// real retry loop (runWithRetry) over a primary that refuses connections while `down(t)`.
+// ---------------------------------------------------------------------------------------
+
+describe('query/transaction: one failoverTimeoutMillis budget for checkouts, replays and waits (table)', () => {
+  const T = 1000;
+  const STEP = 100; // every backoff wait
+  const PRIMARY = { id: 'pglab/n1', name: 'n1', host: '10.0.0.1', port: 5432, address: '10.0.0.1:5432', role: 'primary' as const, tags: ['primary'], modifyIndex: 1 };
+
+  interface Run {
+    /** How long the callback works (virtual ms) before its UPDATE. */
+    readonly takes?: number;
+    /** The UPDATE's error, if the run fails. */
+    readonly error?: () => Error;
+  }
+  interface Row {
+    readonly name: string;
+    /** Whether a connect started at virtual time `t` is refused. */
+    readonly down: (t: number) => boolean;
+    /** What run `n` (1, 2, …) does; runs past the list commit at once. */
+    readonly runs: readonly Run[];
+    /** When the budget starts (the first failure); undefined: nothing fails. */
+    readonly budgetFrom: number | undefined;
+    /** `commit` with the run that committed, or the error class. */
+    readonly expect: { readonly commitsOnRun: number } | { readonly rejects: new (...args: never[]) => Error };
+    /** The end, in virtual ms. */
+    readonly endsAt: number;
+    /** Where the old two-budget behaviour ended (for the record; not asserted). */
+    readonly before?: string;
+  }
+  const fails = (takes = 0): Run => ({ takes, error: () => server('57P01') });
+
+  const rows: Row[] = [
+    { name: 'nothing fails: one checkout, one run, no wait', down: () => false, runs: [{}], budgetFrom: undefined, expect: { commitsOnRun: 1 }, endsAt: 0 },
+    { name: 'a slow first run that commits is not limited', down: () => false, runs: [{ takes: 5 * T }], budgetFrom: undefined, expect: { commitsOnRun: 1 }, endsAt: 5 * T },
+    {
+      name: 'a slow first run that fails gets the whole budget from its failure',
+      down: (t) => t > 5000 && t < 5800,
+      runs: [fails(5000)],
+      budgetFrom: 5000,
+      expect: { commitsOnRun: 2 },
+      endsAt: 5800,
+    },
+    {
+      name: 'the first checkout waits 600 ms, the run fails, the primary is back at 800: commits',
+      down: (t) => t < 600 || (t > 600 && t < 800),
+      runs: [fails()],
+      budgetFrom: 0,
+      expect: { commitsOnRun: 2 },
+      endsAt: 800,
+    },
+    {
+      name: 'the first checkout waits 900 ms, the run fails, the primary stays down: gives up at 1000',
+      down: (t) => t !== 900,
+      runs: [fails()],
+      budgetFrom: 0,
+      expect: { rejects: FailoverTimeoutError },
+      endsAt: T,
+      before: 'gave up at 1900 (checkout budget, then a fresh replay budget from the failure at 900)',
+    },
+    {
+      name: 'the first checkout waits 600 ms, the run fails, the primary is back only at 1200: gives up at 1000',
+      down: (t) => t < 600 || (t > 600 && t < 1200),
+      runs: [fails()],
+      budgetFrom: 0,
+      expect: { rejects: FailoverTimeoutError },
+      endsAt: T,
+      before: 'committed at 1200, 1.2 × failoverTimeoutMillis after the start',
+    },
+    {
+      name: 'the run fails at once and the primary stays down: the replay checkouts share the budget',
+      down: (t) => t > 0,
+      runs: [fails()],
+      budgetFrom: 0,
+      expect: { rejects: FailoverTimeoutError },
+      endsAt: T,
+      before: 'gave up at 1100: the replay checkout at 100 had a budget of its own',
+    },
+    {
+      name: 'runs of 300 ms that keep failing: no replay starts after the budget, the one under way finishes',
+      down: () => false,
+      runs: [fails(300), fails(300), fails(300), fails(300), fails(300)],
+      budgetFrom: 300,
+      expect: { rejects: FailoverTimeoutError },
+      endsAt: 1500, // runs start at 0, 400, 800, 1200 (≤ 1300); the last ends at 1500
+    },
+    {
+      name: 'conflicts share the budget too: the last 40001 surfaces when it is spent',
+      down: () => false,
+      runs: Array.from({ length: 20 }, () => ({ error: () => server('40001') })),
+      budgetFrom: 0,
+      expect: { rejects: Error },
+      endsAt: T,
+    },
+  ];
+
+  for (const row of rows) {
+    it(row.name, async () => {
+      let clock = 0;
+      const connectsAt: number[] = [];
+      const runsAt: number[] = [];
+      const budgets = new Set<FailoverBudget>();
+      const clients: FakeClient[] = [];
+      const deps: RetryDeps = {
+        select: () => ({ node: PRIMARY, role: 'primary' }),
+        invalidate: () => undefined,
+        refresh: () => undefined,
+        waitForChange: async (ms) => {
+          clock += ms;
+        },
+        isEnding: () => false,
+        now: () => clock,
+        backoff: () => STEP,
+        failoverTimeoutMillis: T,
+        discovered: () => true,
+        lastDiscoveryError: () => undefined,
+        onRetry: () => undefined,
+      };
+      const env: TransactionEnv = {
+        deps,
+        role: 'primary',
+        acquire: (budget) => {
+          budgets.add(budget);
+          return runWithRetry(
+            deps,
+            'primary',
+            async () => {
+              connectsAt.push(clock);
+              if (row.down(clock)) throw new AttemptFailure(net('ECONNREFUSED'), 'acquire');
+              const run = row.runs[clients.length] ?? {};
+              const c = new FakeClient(5000 + clients.length, (sql) => (sql.startsWith('UPDATE') && run.error ? run.error() : undefined));
+              clients.push(c);
+              return c as unknown as pg.PoolClient;
+            },
+            budget,
+          );
+        },
+      };
+      const outcome = await runTransaction(
+        env,
+        async (tx) => {
+          runsAt.push(clock);
+          clock += row.runs[tx.attempt - 1]?.takes ?? 0;
+          await tx.query('UPDATE t SET v = v + 1');
+          return tx.attempt;
+        },
+        { maxAttempts: 100 },
+      ).then(
+        (attempt) => ({ attempt }),
+        (error: unknown) => ({ error }),
+      );
+
+      if ('commitsOnRun' in row.expect) {
+        assert.deepEqual(outcome, { attempt: row.expect.commitsOnRun });
+      } else {
+        assert.ok('error' in outcome && outcome.error instanceof row.expect.rejects, `rejects with ${row.expect.rejects.name}: ${String((outcome as { error?: unknown }).error)}`);
+      }
+      assert.equal(clock, row.endsAt, 'ends when expected');
+      if (row.budgetFrom === undefined) {
+        assert.deepEqual([connectsAt.length, runsAt.length], [1, 1], 'one checkout, one run');
+      } else {
+        const deadline = row.budgetFrom + T;
+        for (const t of [...connectsAt, ...runsAt]) assert.ok(t <= deadline, `an attempt started at ${t}, after the deadline ${deadline}`);
+        const longest = Math.max(0, ...row.runs.map((r) => r.takes ?? 0));
+        assert.ok(clock <= deadline + longest, `ended at ${clock}: more than failoverTimeoutMillis (+ one run) after the first failure`);
+      }
+      for (const c of clients) assert.ok(c.released, 'every client is released');
+      assert.equal(budgets.size, 1, 'every checkout gets the same budget');
+    });
+  }
 });

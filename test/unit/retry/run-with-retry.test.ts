@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AttemptFailure, runWithRetry } from '../../../lib/retry/run-with-retry.js';
-import type { RetryDeps } from '../../../lib/retry/run-with-retry.js';
+import type { FailoverBudget, RetryDeps } from '../../../lib/retry/run-with-retry.js';
 import {
   FailoverTimeoutError,
   NoPrimaryError,
@@ -189,5 +189,66 @@ describe('retry/run-with-retry', () => {
       }),
       OutcomeUnknownError,
     );
+  });
+
+  describe('a shared failover budget', () => {
+    const refused = async (): Promise<never> => {
+      throw new AttemptFailure(coded('ECONNREFUSED'), 'acquire');
+    };
+
+    it('a first attempt that succeeds leaves the budget unstarted', async () => {
+      const { deps, advance } = fakeDeps();
+      advance(500);
+      const budget: FailoverBudget = { since: undefined };
+      assert.equal(await runWithRetry(deps, 'primary', async () => 'ok', budget), 'ok');
+      assert.equal(budget.since, undefined);
+    });
+
+    it('a failure starts the budget at the time the first attempt started', async () => {
+      const { deps, advance } = fakeDeps();
+      advance(500);
+      const budget: FailoverBudget = { since: undefined };
+      let calls = 0;
+      await runWithRetry(
+        deps,
+        'primary',
+        async () => {
+          if (++calls === 1) {
+            advance(30); // a slow connect that fails
+            throw new AttemptFailure(coded('ECONNREFUSED'), 'acquire');
+          }
+          return 'ok';
+        },
+        budget,
+      );
+      assert.equal(budget.since, 500);
+    });
+
+    it('so does finding no node at all', async () => {
+      const { deps, advance } = fakeDeps({ selections: [{ node: undefined, role: 'primary' }, { node: P1, role: 'primary' }] });
+      advance(7);
+      const budget: FailoverBudget = { since: undefined };
+      assert.equal(await runWithRetry(deps, 'primary', async () => 'ok', budget), 'ok');
+      assert.equal(budget.since, 7);
+    });
+
+    const cases: Array<{ name: string; since: number | undefined; now: number; waits: number[] }> = [
+      { name: 'unstarted: the whole failoverTimeoutMillis from this call (as without a budget)', since: undefined, now: 300, waits: [50, 100, 200, 400, 250] },
+      { name: 'started 600 ms ago: only the 400 ms left', since: 0, now: 600, waits: [50, 100, 200, 50] },
+      { name: 'started 990 ms ago: one more attempt after 10 ms', since: 0, now: 990, waits: [10] },
+      { name: 'spent: the first attempt only, no wait', since: 0, now: 1000, waits: [] },
+      { name: 'overspent: the first attempt only, no wait', since: 0, now: 5000, waits: [] },
+    ];
+    for (const c of cases) {
+      it(`${c.name}: waits ${JSON.stringify(c.waits)}`, async () => {
+        const { deps, log, advance } = fakeDeps();
+        advance(c.now);
+        const budget: FailoverBudget = { since: c.since };
+        await assert.rejects(runWithRetry(deps, 'primary', refused, budget), FailoverTimeoutError);
+        assert.deepEqual(log.waits, c.waits);
+        assert.equal(budget.since, c.since ?? c.now);
+        assert.equal(deps.now(), Math.max(c.now, budget.since! + deps.failoverTimeoutMillis), 'never past since + failoverTimeoutMillis');
+      });
+    }
   });
 });

@@ -68,7 +68,7 @@ describe('routing/lag-monitor', () => {
     monitor.start();
     await clock.tickAsync(0);
     let e = monitor.entries(topology.replicas);
-    assert.deepEqual(e.get(R2.address), { bytes: 0, seconds: 0, replayLsn: '0/200', sampledAt: Date.now(), excluded: false });
+    assert.deepEqual(e.get(R2.address), { bytes: 0, seconds: 0, replayLsn: '0/200', sampledAt: Date.now(), excluded: false, measuredBy: 'lag-monitor' });
     assert.equal(e.get(R3.address)!.bytes, 0x100);
     assert.equal(e.get(R3.address)!.excluded, true, '256 bytes > 100');
     wal.primary.set(P1.address, '0/300');

@@ -91,7 +91,7 @@ describe('routing/lag', () => {
       assert.deepEqual([...entries.keys()], [R1.address, R2.address, R3.address, R4.address]);
     });
     it('a caught-up replica serves reads', () => {
-      assert.deepEqual(entries.get(R1.address), { bytes: 0, seconds: 0, replayLsn: '0/12C', sampledAt: 3000, excluded: false });
+      assert.deepEqual(entries.get(R1.address), { bytes: 0, seconds: 0, replayLsn: '0/12C', sampledAt: 3000, excluded: false, measuredBy: 'lag-monitor' });
     });
     it('a replica over the limit is excluded', () => {
       const e = entries.get(R2.address)!;
@@ -101,7 +101,7 @@ describe('routing/lag', () => {
     });
     it('a replica measured too long ago is excluded', () => assert.equal(entries.get(R3.address)!.excluded, true));
     it('a replica never measured is excluded, its lag unknown', () => {
-      assert.deepEqual(entries.get(R4.address), { bytes: undefined, seconds: undefined, replayLsn: undefined, sampledAt: undefined, excluded: true });
+      assert.deepEqual(entries.get(R4.address), { bytes: undefined, seconds: undefined, replayLsn: undefined, sampledAt: undefined, excluded: true, measuredBy: 'lag-monitor' });
     });
   });
 });
