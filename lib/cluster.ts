@@ -224,7 +224,8 @@ export class Cluster {
   nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
     // Almost every statement goes to the same node as the previous one of its role.
     const hit = this.#lastPool[role];
-    if (hit !== undefined && hit.node === node && !hit.retired) return hit;
+    // Compare addresses: every discovery answer brings new node objects.
+    if (hit !== undefined && hit.address === node.address && !hit.retired) return hit;
     const found = this.#findOrCreatePool(node, role);
     this.#lastPool[role] = found;
     return found;
@@ -237,6 +238,8 @@ export class Cluster {
   readonly #replicaLoad = (address: string): number => this.#replicaPools.get(address)?.load ?? 0;
 
   #findOrCreatePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
+    // After end() no new pool may open (it would never be ended).
+    if (this.#ending) throw new PoolEndedError();
     const key = `${role}|${node.address}`;
     let pool = this.#pools.get(key);
     if (!pool) {
@@ -447,6 +450,9 @@ export class Cluster {
   }
 
   #onConfirmed(pool: NodePool): void {
+    // A connection that was already opening when its pool was retired can still pass the
+    // role check: it says nothing about where writes go now.
+    if (this.#ending || pool.retired || pool.address !== this.#topology.primary?.address) return;
     const now = this.#now();
     const from = this.#confirmed;
     if (from?.address !== pool.address) {

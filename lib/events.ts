@@ -103,7 +103,7 @@ export interface PoolEvents {
   remove: [client: pg.PoolClient];
   /**
    * An idle client failed (its server went away). Emitted only when a listener exists;
-   * otherwise the error is logged at debug level and the process does not crash.
+   * otherwise the error is logged (level `warn`) and the process does not crash.
    */
   error: [err: Error, client: pg.PoolClient];
   /** The topology changed. */

@@ -1179,6 +1179,8 @@ function hostList(value: unknown, origin: Origin): readonly StaticHost[] {
   const seen = new Set<string>();
   for (const entry of entries as unknown[]) {
     if (typeof entry !== 'string') throw invalid(origin, 'must contain only "host:port" strings', entry);
+    // An entry with `@` may carry credentials (a connection URL pasted by mistake): never echo it.
+    if (entry.includes('@')) throw invalid(origin, 'must contain "host:port" entries, not URLs or credentials', entry, true);
     const parsed = parseHostEntry(entry);
     if (typeof parsed === 'string') throw invalid(origin, `has an unusable entry (${parsed})`, entry);
     const key = `${parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host}:${parsed.port}`;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import type { Cluster } from './cluster.js';
 import type { PoolEvents } from './events.js';
-import { PoolEndedError } from './errors.js';
+import { NoPrimaryError, NoReplicaError, PoolEndedError } from './errors.js';
 import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
 import type { FailoverBudget } from './retry/run-with-retry.js';
 import { runStatementOn } from './pooling/statement-attempt.js';
@@ -160,7 +160,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
       return runAutoRead<R>(this.cluster, text, values);
     }
     return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, (node, role) =>
-      runStatementOn<R>(this.cluster.nodePool(node, role).pg, text, values),
+      runStatementOn<R>(this.cluster.nodePool(node, role), text, values),
     );
   }
 
@@ -168,7 +168,11 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   #submit<T extends pg.Submittable>(submittable: T): T {
     const { node, role } = this.cluster.select(this.intent);
     if (!node || this.cluster.ending) {
-      const err = this.cluster.ending ? new PoolEndedError() : new Error(`no ${this.intent} node is available right now`);
+      const err = this.cluster.ending
+        ? new PoolEndedError()
+        : this.intent === 'primary'
+          ? new NoPrimaryError('no writable primary is known right now (a Submittable is not retried)')
+          : new NoReplicaError('no replica is available right now (a Submittable is not retried)');
       process.nextTick(() => (submittable as unknown as { handleError?: (e: Error) => void }).handleError?.(err));
       return submittable;
     }
@@ -211,7 +215,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
       this.intent,
       async (node: DiscoveredNode, role) => {
         try {
-          return await this.cluster.nodePool(node, role).pg.connect();
+          return await this.cluster.nodePool(node, role).checkout();
         } catch (err) {
           throw new AttemptFailure(err, 'acquire');
         }

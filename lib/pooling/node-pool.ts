@@ -119,6 +119,7 @@ export class NodePool {
       if (userOnConnect) await userOnConnect(client);
     };
     this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect } as pg.PoolConfig);
+    this.#max = this.pg.options.max;
     // A checked-out client whose connection dies emits 'error'; pg.Pool.query guards its
     // own checkouts with a listener, and so must we, for ours and for the app's: the app
     // still sees the failure through its query, but the process never crashes.
@@ -158,12 +159,75 @@ export class NodePool {
   }
 
   /**
-   * Stops using this pool: idle connections close now, checked-out ones on release.
-   * Resolves when every connection is gone. Idempotent.
+   * Checks out a client, like `pg.Pool.connect`, except that a checkout still waiting for a
+   * free client when the pool is retired fails at once (with an error that classifies as a
+   * retryable acquire failure, so the statement moves to the new node) — pg-pool's `end()`
+   * would leave it waiting for ever.
+   *
+   * @param callback receives the client, or the error
+   */
+  connect(callback: (err: Error | undefined, client?: pg.PoolClient) => void): void {
+    if (this.#retired) {
+      callback(this.#retiredError());
+      return;
+    }
+    if (this.pg.idleCount > 0 || this.pg.totalCount < this.#max) {
+      // Served now (a new connection) or on the next tick (an idle one): nothing to strand,
+      // as retire() ends the pg.Pool only after that tick.
+      this.pg.connect(callback);
+      return;
+    }
+    // The pool is full: the checkout queues inside pg-pool until a client is released.
+    const waiter: Waiter = { callback, settled: false };
+    this.#waiting.add(waiter);
+    this.pg.connect((err, client) => {
+      if (waiter.settled) {
+        // Retired meanwhile: the pool is ending, so releasing destroys the client.
+        client?.release();
+        return;
+      }
+      waiter.settled = true;
+      this.#waiting.delete(waiter);
+      callback(err, client);
+    });
+  }
+
+  /** The promise form of {@link NodePool.connect}. */
+  checkout(): Promise<pg.PoolClient> {
+    return new Promise((resolve, reject) => this.connect((err, client) => (err || !client ? reject(err) : resolve(client))));
+  }
+
+  /**
+   * Stops using this pool: idle connections close now, checked-out ones on release, and
+   * checkouts still waiting fail at once (retryable). Resolves when every connection is
+   * gone. Idempotent.
    */
   retire(): Promise<void> {
     this.#retired = true;
-    this.#endPromise ??= this.pg.end().catch(() => undefined);
+    // One tick later: checkouts already handed an idle client's turn by pg-pool (served on
+    // the next tick) get it rather than being stranded by end().
+    this.#endPromise ??= new Promise<void>((resolve) => process.nextTick(resolve)).then(() => this.pg.end()).catch(() => undefined);
+    for (const waiter of this.#waiting) {
+      waiter.settled = true;
+      waiter.callback(this.#retiredError());
+    }
+    this.#waiting.clear();
     return this.#endPromise;
   }
+
+  /** Checkouts queued in pg-pool because it was full. */
+  readonly #waiting = new Set<Waiter>();
+  /** pg-pool's `max` (its default 10 when unset). */
+  readonly #max: number;
+
+  #retiredError(): Error {
+    // No code: classified as a connect-time failure, i.e. retryable on the next selection.
+    return new Error(`the connection pool of ${this.node.address} was closed: the node lost its ${this.role} role`);
+  }
+}
+
+/** A checkout waiting in {@link NodePool.connect}. */
+interface Waiter {
+  readonly callback: (err: Error | undefined, client?: pg.PoolClient) => void;
+  settled: boolean;
 }

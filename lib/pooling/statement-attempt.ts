@@ -2,6 +2,12 @@ import type pg from 'pg';
 import { AttemptFailure } from '../retry/run-with-retry.js';
 import { connectionLost } from './node-pool.js';
 
+/** Where a client comes from: a node pool (pg.Pool.connect's callback form). */
+export interface Checkout {
+  /** Checks out a client, or reports why not. */
+  connect(callback: (err: Error | undefined, client?: pg.PoolClient) => void): void;
+}
+
 /** A statement as pg's `query` takes it (text or config). */
 export type Statement = string | pg.QueryConfig;
 
@@ -11,11 +17,11 @@ export type Statement = string | pg.QueryConfig;
  * per statement, measured by bench/hot-path.ts). Failures carry their phase for the retry
  * classification; a client whose query failed is destroyed, as pg.Pool.query does.
  *
- * @param pool the node pool's pg.Pool
+ * @param pool the node pool (retired pools fail waiting checkouts at once)
  * @param text the statement
  * @param values its parameters
  */
-export function runStatementOn<R extends pg.QueryResultRow>(pool: pg.Pool, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+export function runStatementOn<R extends pg.QueryResultRow>(pool: Checkout, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     pool.connect((err, client) => {
       if (err || !client) {

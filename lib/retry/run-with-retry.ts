@@ -162,7 +162,8 @@ async function retryLoop<T>(
     if (failed && node) {
       const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
       const c = classify(failure.error, failure.phase, role, failure.lost);
-      if (role === 'primary' && (c.retryable || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
+      // Failover timing counts only signs of a node going away, not conflicts (40001, 40P01).
+      if (role === 'primary' && (c.refreshTopology || c.invalidatesNode || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
       if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
       if (c.refreshTopology) deps.refresh();
       if (!c.retryable) {

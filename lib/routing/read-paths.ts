@@ -18,6 +18,7 @@ import { serverSqlState } from '../retry/classify.js';
 import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
 import type { RetryDeps } from '../retry/run-with-retry.js';
 import { runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
+import type { Checkout } from '../pooling/statement-attempt.js';
 import type { Statement } from '../pooling/statement-attempt.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import type { CaughtUpSelection, Selection } from '../topology/select.js';
@@ -87,11 +88,11 @@ export interface ReadPathCluster {
   /** Records that a replica has replayed at least `lsn`. */
   noteReplayed(address: string, lsn: bigint): void;
   /** The pg.Pool of a node in a role. */
-  nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): { readonly pg: pg.Pool };
+  nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): Checkout & { checkout(): Promise<pg.PoolClient> };
 }
 
 function onPrimary<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
-  return runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
+  return runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) => runStatementOn<R>(cluster.nodePool(node, role), text, values));
 }
 
 /**
@@ -112,7 +113,7 @@ function onPrimary<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: 
  */
 export async function runAutoRead<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   try {
-    return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) => runStatementOn<R>(cluster.nodePool(node, role).pg, text, values));
+    return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) => runStatementOn<R>(cluster.nodePool(node, role), text, values));
   } catch (err) {
     if (serverSqlState(err) !== '25006') throw err;
     return onPrimary<R>(cluster, text, values);
@@ -155,7 +156,7 @@ export function runCaughtUpRead<R extends pg.QueryResultRow>(
     return s;
   });
   return runWithRetry(deps, 'replica', (node, role) =>
-    verify ? verifiedRead<R>(cluster, node, position, text, values) : runStatementOn<R>(cluster.nodePool(node, role).pg, text, values),
+    verify ? verifiedRead<R>(cluster, node, position, text, values) : runStatementOn<R>(cluster.nodePool(node, role), text, values),
   );
 }
 
@@ -169,7 +170,7 @@ async function verifiedRead<R extends pg.QueryResultRow>(
 ): Promise<pg.QueryResult<R>> {
   let client: pg.PoolClient;
   try {
-    client = await cluster.nodePool(node, 'replica').pg.connect();
+    client = await cluster.nodePool(node, 'replica').checkout();
   } catch (err) {
     throw new AttemptFailure(err, 'acquire');
   }
@@ -187,5 +188,5 @@ async function verifiedRead<R extends pg.QueryResultRow>(
   client.release();
   const primary = cluster.select('primary').node;
   if (!primary) throw new AttemptFailure(new NoPrimaryError('no writable primary is known right now'), 'acquire');
-  return runStatementOn<R>(cluster.nodePool(primary, 'primary').pg, text, values);
+  return runStatementOn<R>(cluster.nodePool(primary, 'primary'), text, values);
 }

@@ -189,10 +189,10 @@ export class Session implements Queryable {
       let lsn: bigint | undefined;
       try {
         const res = await runWithRetry(cluster.retryDeps('primary'), 'primary', async (node, role) => {
-          const pool = cluster.nodePool(node, role).pg;
+          const pool = cluster.nodePool(node, role);
           let client: pg.PoolClient;
           try {
-            client = await pool.connect();
+            client = await pool.checkout();
           } catch (err) {
             throw new AttemptFailure(err, 'acquire');
           }
@@ -274,10 +274,10 @@ export class Session implements Queryable {
   #write<R extends pg.QueryResultRow>(text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
     const cluster = this.#host.cluster;
     return runWithRetry(cluster.retryDeps('primary'), 'primary', async (node, role) => {
-      const pool = cluster.nodePool(node, role).pg;
+      const pool = cluster.nodePool(node, role);
       let client: pg.PoolClient;
       try {
-        client = await pool.connect();
+        client = await pool.checkout();
       } catch (err) {
         throw new AttemptFailure(err, 'acquire');
       }

@@ -108,6 +108,22 @@ describe('cluster (state behind a Pool)', () => {
     await cluster.end();
   });
 
+  it('no node pool can be opened after end() (it would never be ended)', async () => {
+    const { cluster, source } = setup();
+    source.listener!.onUpdate(update(1, P1, R2));
+    await cluster.end();
+    assert.throws(() => cluster.nodePool(P1, 'primary'), PoolEndedError);
+  });
+
+  it('a new discovery answer with equal nodes keeps using the same node pool', async () => {
+    const { cluster, source } = setup();
+    source.listener!.onUpdate(update(1, P1, R2));
+    const first = cluster.nodePool(cluster.select('primary').node!, 'primary');
+    source.listener!.onUpdate(update(2, { ...P1 }, { ...R2 }));
+    assert.equal(cluster.nodePool(cluster.select('primary').node!, 'primary'), first);
+    await cluster.end();
+  });
+
   it('a waiter is woken by a topology change, not by its timer', async () => {
     const { cluster, source } = setup();
     source.listener!.onUpdate(update(1, R2));

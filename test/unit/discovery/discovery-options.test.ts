@@ -88,6 +88,19 @@ describe('discovery options', () => {
     });
   }
 
+  for (const [label, options, env] of [
+    ['a URL with a password in hosts', { hosts: ['postgres://app:s3cret-pw@db1:5432/app'] }, {}],
+    ['a URL with a password in PGCONSUL_HOSTS', {}, { PGCONSUL_HOSTS: 'db0:5432,postgres://app:s3cret-pw@db1:5432/app' }],
+    ['user:password@host in hosts', { hosts: ['app:s3cret-pw@db1:5432'] }, {}],
+  ] as const) {
+    it(`rejects ${label} without echoing the password`, () => {
+      assert.throws(
+        () => resolveBoth(options as never, env as never),
+        (err: unknown) => err instanceof TypeError && /hosts|PGCONSUL_HOSTS/.test(err.message) && !err.message.includes('s3cret-pw'),
+      );
+    });
+  }
+
   describe('interplay with resolveOptions', () => {
     it('a host list needs no service (labelled "static") and ignores Consul’s environment', () => {
       const resolved = resolveOptions({ hosts: ['db1'] }, { CONSUL_HTTP_SSL_VERIFY: 'not-a-bool', CONSUL_HTTP_ADDR: 'https://x:1' });

@@ -15,6 +15,7 @@ import { AttemptFailure, runWithRetry } from '../../../lib/retry/run-with-retry.
 import type { RetryDeps } from '../../../lib/retry/run-with-retry.js';
 import { MAX_LSN, formatLsn } from '../../../lib/routing/lsn.js';
 import { REPLAY_POSITION_QUERY } from '../../../lib/routing/read-paths.js';
+import type { Checkout } from '../../../lib/pooling/statement-attempt.js';
 import type { ReadPathCluster, Statement } from '../../../lib/routing/read-paths.js';
 import { INSERT_POSITION_QUERY, Session } from '../../../lib/routing/session.js';
 import type { SessionHost } from '../../../lib/routing/session.js';
@@ -194,13 +195,17 @@ class FakeCluster implements ReadPathCluster {
     return this.retryDepsWith(() => this.select('replica'));
   }
 
-  nodePool(n: DiscoveredNode, _role: 'primary' | 'replica'): { readonly pg: pg.Pool } {
+  nodePool(n: DiscoveredNode, _role: 'primary' | 'replica'): Checkout & { checkout(): Promise<pg.PoolClient> } {
     let pool = this.#pools.get(n.address);
     if (!pool) {
       pool = new FakePgPool(this.server(n), this.sent);
       this.#pools.set(n.address, pool);
     }
-    return { pg: pool as unknown as pg.Pool };
+    const pg = pool as unknown as pg.Pool;
+    return {
+      connect: (callback) => pg.connect((err, client) => callback(err, client)),
+      checkout: () => pg.connect(),
+    };
   }
 
   /** The statements sent since the last call. */
@@ -213,7 +218,7 @@ class FakeCluster implements ReadPathCluster {
 function hostFor(cluster: FakeCluster, autoReadRouting = false): SessionHost & { logs: Array<{ level: LogLevel; message: string }> } {
   const logs: Array<{ level: LogLevel; message: string }> = [];
   const run = (intent: 'primary' | 'replica', text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult> =>
-    runWithRetry(cluster.retryDeps(intent), intent, (n, role) => runStatementOn(cluster.nodePool(n, role).pg, text, values));
+    runWithRetry(cluster.retryDeps(intent), intent, (n, role) => runStatementOn(cluster.nodePool(n, role), text, values));
   return {
     cluster,
     autoReadRouting,
@@ -227,7 +232,7 @@ function hostFor(cluster: FakeCluster, autoReadRouting = false): SessionHost & {
           'primary',
           async (n, role) => {
             try {
-              return await cluster.nodePool(n, role).pg.connect();
+              return await cluster.nodePool(n, role).checkout();
             } catch (err) {
               throw new AttemptFailure(err, 'acquire');
             }
