@@ -228,3 +228,13 @@ export class TransactionOutcomeUnknownError extends PgConsulError {
     super('PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN', message, { ...options, outcome: 'unknown' });
   }
 }
+
+/**
+ * `e` itself when it is an Error, else an Error whose message is `String(e)` (for values
+ * thrown by callers that are not Errors). Internal helper.
+ *
+ * @param e anything thrown
+ */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -34,6 +34,37 @@ export function runStatementOn<R extends pg.QueryResultRow>(pool: Checkout, text
 }
 
 /**
+ * Checks out a client for a multi-step attempt; a failure is an acquire-phase
+ * {@link AttemptFailure} (nothing was sent).
+ *
+ * @param pool the node pool
+ */
+export function checkoutFor(pool: Checkout): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) =>
+    pool.connect((err, client) => (err || !client ? reject(new AttemptFailure(err, 'acquire')) : resolve(client))),
+  );
+}
+
+/**
+ * Runs one statement of a multi-step attempt on a checked-out client and keeps the client
+ * on success (the caller goes on with it and releases it). On failure the client is
+ * released with the error (destroyed) and a query-phase {@link AttemptFailure} is thrown.
+ *
+ * @param client a checked-out client
+ * @param text the statement
+ * @param values its parameters
+ */
+export async function queryKeeping<R extends pg.QueryResultRow>(client: pg.PoolClient, text: Statement, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  try {
+    return await client.query<R>(text as pg.QueryConfig, values);
+  } catch (err) {
+    const lost = connectionLost(client);
+    client.release(err as Error);
+    throw new AttemptFailure(err, 'query', lost);
+  }
+}
+
+/**
  * The query half of {@link runStatementOn}, on a client already checked out; releases it.
  *
  * @param client a checked-out client

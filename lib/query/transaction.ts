@@ -18,10 +18,10 @@
  * @module
  */
 import type pg from 'pg';
-import { FailoverTimeoutError, PoolEndedError, TransactionOutcomeUnknownError } from '../errors.js';
+import { FailoverTimeoutError, PoolEndedError, TransactionOutcomeUnknownError, asError } from '../errors.js';
 import type { Outcome } from '../errors.js';
 import { connectionLost } from '../pooling/node-pool.js';
-import { NETWORK_ERROR_CODES, NOT_EXECUTED_RETRYABLE_SQLSTATES, SHUTDOWN_SQLSTATES, serverSqlState } from '../retry/classify.js';
+import { NETWORK_ERROR_CODES, NOT_EXECUTED_RETRYABLE_SQLSTATES, SHUTDOWN_SQLSTATES, nodeCodeOf, serverSqlState } from '../retry/classify.js';
 import type { FailoverBudget, RetryDeps } from '../retry/run-with-retry.js';
 import { formatAddress } from '../topology/node.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './helpers.js';
@@ -172,11 +172,6 @@ export interface TransactionDecision {
   readonly destroyClient: boolean;
 }
 
-/** A Node.js / pg client-side error code (anything that is not a server SQLSTATE). */
-function nodeCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && serverSqlState(err) === undefined ? code : undefined;
-}
 
 function decision(
   action: TransactionDecision['action'],
@@ -219,7 +214,7 @@ function decision(
  */
 export function decideTransactionFailure(f: TransactionFailure): TransactionDecision {
   const state = f.fromDatabase ? serverSqlState(f.error) : undefined;
-  const code = f.fromDatabase ? nodeCode(f.error) : undefined;
+  const code = f.fromDatabase ? nodeCodeOf(f.error) : undefined;
   const networkCode = code !== undefined && NETWORK_ERROR_CODES.has(code);
   const shutdown = state !== undefined && SHUTDOWN_SQLSTATES.has(state);
   const rejected = state !== undefined && NOT_EXECUTED_RETRYABLE_SQLSTATES.has(state);
@@ -543,10 +538,6 @@ type AttemptResult<T> =
 function addressOf(client: pg.PoolClient): string | undefined {
   const { host, port } = client as unknown as { host?: unknown; port?: unknown };
   return typeof host === 'string' && typeof port === 'number' ? formatAddress(host, port) : undefined;
-}
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /** Returns the client to the pool, or destroys it. */

@@ -80,7 +80,7 @@ export function serverSqlState(err: unknown): string | undefined {
 }
 
 /** A Node.js / client-side error code (anything that is not a server SQLSTATE). */
-function nodeCodeOf(err: unknown): string | undefined {
+export function nodeCodeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === 'string' && serverSqlState(err) === undefined ? code : undefined;
 }

@@ -4,6 +4,7 @@ import {
   NoReplicaError,
   OutcomeUnknownError,
   PoolEndedError,
+  asError,
 } from '../errors.js';
 import type { Outcome } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
@@ -78,10 +79,6 @@ export interface FailoverBudget {
    * the time its first attempt started.
    */
   since: number | undefined;
-}
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /**

@@ -13,11 +13,10 @@
  */
 import type pg from 'pg';
 import { NoPrimaryError } from '../errors.js';
-import { connectionLost } from '../pooling/node-pool.js';
 import { serverSqlState } from '../retry/classify.js';
 import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
 import type { RetryDeps } from '../retry/run-with-retry.js';
-import { runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
+import { checkoutFor, queryKeeping, runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
 import type { Checkout } from '../pooling/statement-attempt.js';
 import type { Statement } from '../pooling/statement-attempt.js';
 import type { DiscoveredNode } from '../topology/node.js';
@@ -168,21 +167,9 @@ async function verifiedRead<R extends pg.QueryResultRow>(
   text: Statement,
   values: unknown[] | undefined,
 ): Promise<pg.QueryResult<R>> {
-  let client: pg.PoolClient;
-  try {
-    client = await cluster.nodePool(node, 'replica').checkout();
-  } catch (err) {
-    throw new AttemptFailure(err, 'acquire');
-  }
-  let replay: bigint | undefined;
-  try {
-    const res = await client.query<{ replay: string | null }>(REPLAY_POSITION_QUERY);
-    replay = parseLsn(res.rows[0]?.replay);
-  } catch (err) {
-    const lost = connectionLost(client);
-    client.release(err as Error);
-    throw new AttemptFailure(err, 'query', lost);
-  }
+  const client = await checkoutFor(cluster.nodePool(node, 'replica'));
+  const res = await queryKeeping<{ replay: string | null }>(client, REPLAY_POSITION_QUERY);
+  const replay = parseLsn(res.rows[0]?.replay);
   if (replay !== undefined) cluster.noteReplayed(node.address, replay);
   if (replay !== undefined && replay >= position) return runOnClient<R>(client, text, values);
   client.release();

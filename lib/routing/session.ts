@@ -31,11 +31,11 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { connectionLost } from '../pooling/node-pool.js';
+import { checkoutFor, queryKeeping, runStatementOn } from '../pooling/statement-attempt.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from '../query/helpers.js';
 import type { Queryable, QueryStatement } from '../query/helpers.js';
 import type { TransactionClient, TransactionOptions } from '../query/transaction.js';
-import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
+import { runWithRetry } from '../retry/run-with-retry.js';
 import { MAX_LSN, formatLsn, parseLsn } from './lsn.js';
 import { isCertainlyReadOnly, runAutoRead, runCaughtUpRead } from './read-paths.js';
 import type { ReadPathCluster, Statement } from './read-paths.js';
@@ -188,24 +188,9 @@ export class Session implements Queryable {
       const cluster = this.#host.cluster;
       let lsn: bigint | undefined;
       try {
-        const res = await runWithRetry(cluster.retryDeps('primary'), 'primary', async (node, role) => {
-          const pool = cluster.nodePool(node, role);
-          let client: pg.PoolClient;
-          try {
-            client = await pool.checkout();
-          } catch (err) {
-            throw new AttemptFailure(err, 'acquire');
-          }
-          try {
-            const r = await client.query<{ lsn: string | null }>(INSERT_POSITION_QUERY);
-            client.release();
-            return r;
-          } catch (err) {
-            const lost = connectionLost(client);
-            client.release(err as Error);
-            throw new AttemptFailure(err, 'query', lost);
-          }
-        });
+        const res = await runWithRetry(cluster.retryDeps('primary'), 'primary', (node, role) =>
+          runStatementOn<{ lsn: string | null }>(cluster.nodePool(node, role), INSERT_POSITION_QUERY, undefined),
+        );
         lsn = parseLsn(res.rows[0]?.lsn);
       } catch (err) {
         this.#host.log('debug', 'session could not read the WAL position after a transaction', { error: (err as Error)?.message });
@@ -274,21 +259,8 @@ export class Session implements Queryable {
   #write<R extends pg.QueryResultRow>(text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
     const cluster = this.#host.cluster;
     return runWithRetry(cluster.retryDeps('primary'), 'primary', async (node, role) => {
-      const pool = cluster.nodePool(node, role);
-      let client: pg.PoolClient;
-      try {
-        client = await pool.checkout();
-      } catch (err) {
-        throw new AttemptFailure(err, 'acquire');
-      }
-      let result: pg.QueryResult<R>;
-      try {
-        result = await client.query<R>(text as pg.QueryConfig, values);
-      } catch (err) {
-        const lost = connectionLost(client);
-        client.release(err as Error);
-        throw new AttemptFailure(err, 'query', lost);
-      }
+      const client = await checkoutFor(cluster.nodePool(node, role));
+      const result = await queryKeeping<R>(client, text, values);
       // The statement ran: from here on nothing may throw (a retry would run it twice).
       let lsn: bigint | undefined;
       let failure: Error | undefined;
