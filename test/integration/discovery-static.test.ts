@@ -8,6 +8,7 @@ import { Pool } from '../../lib/index.js';
 import type { PoolOptions } from '../../lib/index.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { Workload } from '../../lib/testing/workload.js';
+import { assertExitsAfterQuery } from '../support/child-exit.js';
 
 describe('static host discovery (integration: real PostgreSQL, no Consul)', function () {
   this.timeout(120_000);
@@ -96,21 +97,7 @@ describe('static host discovery (integration: real PostgreSQL, no Consul)', func
           CHILD_MODE: mode,
         },
       });
-      let queriedAt = 0;
-      child.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('queried')) queriedAt = Date.now();
-      });
-      const code = await new Promise<number | null>((resolve) => {
-        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        child.on('exit', (c) => {
-          clearTimeout(killer);
-          resolve(c);
-        });
-      });
-      const lingered = Date.now() - queriedAt;
-      assert.equal(code, 0, 'exited by itself with code 0');
-      assert.ok(queriedAt > 0);
-      assert.ok(lingered < (mode === 'end' ? 1500 : 3000), `exited ${lingered} ms after its last query`);
+      await assertExitsAfterQuery(child, mode === 'end' ? 1500 : 3000);
     });
   }
 

@@ -12,6 +12,7 @@ import type { ConsulDouble } from '../../lib/testing/consul-double.js';
 import type { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { Workload } from '../../lib/testing/workload.js';
 import { useClusterFixture } from '../support/cluster-fixture.js';
+import { assertExitsAfterQuery } from '../support/child-exit.js';
 
 const SERVICE = 'pglab';
 const TOKEN = 'consul-secret-token-0123';
@@ -362,21 +363,7 @@ describe('Pool (integration: real PostgreSQL + Consul double)', function () {
         ['--import', 'tsx', new URL('../support/idle-child.ts', import.meta.url).pathname, String(consul.port), cluster.appUser.user, cluster.appUser.password, cluster.appUser.database, mode],
         { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CHILD_CONSUL_TOKEN: TOKEN } },
       );
-      let queriedAt = 0;
-      child.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('queried')) queriedAt = Date.now();
-      });
-      const code = await new Promise<number | null>((resolve) => {
-        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        child.on('exit', (c) => {
-          clearTimeout(killer);
-          resolve(c);
-        });
-      });
-      const lingered = Date.now() - queriedAt;
-      assert.equal(code, 0, 'exited by itself with code 0');
-      assert.ok(queriedAt > 0);
-      assert.ok(lingered < (mode === 'end' ? 1500 : 3000), `exited ${lingered} ms after its last query`);
+      await assertExitsAfterQuery(child, mode === 'end' ? 1500 : 3000);
     });
   }
 

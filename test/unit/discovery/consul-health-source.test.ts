@@ -1,77 +1,19 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
 import { DiscoveryError } from '../../../lib/errors.js';
-import type { ConsulConfig } from '../../../lib/discovery/consul-config.js';
-import type { ConsulGetOptions, ConsulQuery, ConsulResponse } from '../../../lib/discovery/consul-http.js';
+import type { ConsulResponse } from '../../../lib/discovery/consul-http.js';
 import { ConsulHealthSource } from '../../../lib/discovery/consul-health-source.js';
 import type { ConsulHealthSourceOptions, DiscoveryLogLevel } from '../../../lib/discovery/consul-health-source.js';
-import type { DiscoveryListener } from '../../../lib/discovery/discovery-source.js';
 import type { TopologyUpdate } from '../../../lib/topology/node.js';
+import { CONSUL, FakeConsul, RecordingListener, TOKEN, answer as sharedAnswer, healthEntry } from './fake-consul.js';
 
-const TOKEN = 'c0ffee00-dead-beef-0000-5ecre7t0ken1';
-const CONSUL: ConsulConfig = {
-  scheme: 'http',
-  host: '127.0.0.1',
-  port: 8500,
-  token: TOKEN,
-  consistency: 'default',
-  tls: { rejectUnauthorized: true },
-};
 const MIN_INTERVAL = 100;
 const REQUEST_TIMEOUT = 2_000;
 const WAIT_SECONDS = 30;
 
-interface Call {
-  readonly path: string;
-  readonly query: ConsulQuery;
-  readonly opts: ConsulGetOptions;
-  readonly at: number;
-  readonly resolve: (res: ConsulResponse) => void;
-  readonly reject: (err: unknown) => void;
-}
-
-/** A scriptable stand-in for consulGet: records calls, answers when told, honours the signal. */
-class FakeConsul {
-  readonly calls: Call[] = [];
-  /** When set, called for every new request (e.g. to answer at once). */
-  onCall: ((call: Call) => void) | undefined;
-
-  readonly transport = (_config: ConsulConfig, path: string, query: ConsulQuery, opts: ConsulGetOptions): Promise<ConsulResponse> =>
-    new Promise<ConsulResponse>((resolve, reject) => {
-      opts.signal.addEventListener('abort', () => reject(new DiscoveryError('aborted (fake)')), { once: true });
-      const call: Call = { path, query, opts, at: Date.now(), resolve, reject };
-      this.calls.push(call);
-      this.onCall?.(call);
-    });
-
-  get last(): Call {
-    const call = this.calls.at(-1);
-    assert.ok(call, 'no request was made');
-    return call;
-  }
-}
-
+/** The usual answer: one primary. */
 function answer(index: string | undefined, body: unknown = [healthEntry('node1', '10.0.0.1', ['master', 'primary'])]): ConsulResponse {
-  return { status: 200, headers: index === undefined ? {} : { 'x-consul-index': index }, body };
-}
-
-function healthEntry(name: string, address: string, tags: string[]): unknown {
-  return { Node: { Node: 'agent', Address: '10.9.9.9' }, Service: { ID: `pglab/${name}`, Service: 'pglab', Address: address, Port: 5432, Tags: tags, ModifyIndex: 1 } };
-}
-
-class RecordingListener implements DiscoveryListener {
-  readonly updates: TopologyUpdate[] = [];
-  readonly errors: Array<{ error: Error; attempt: number; retryInMillis: number }> = [];
-  readonly skipped: string[] = [];
-  onUpdate(update: TopologyUpdate): void {
-    this.updates.push(update);
-  }
-  onError(error: Error, info: { readonly attempt: number; readonly retryInMillis: number }): void {
-    this.errors.push({ error, ...info });
-  }
-  onSkippedEntry(reason: string): void {
-    this.skipped.push(reason);
-  }
+  return sharedAnswer(index, body);
 }
 
 describe('ConsulHealthSource', () => {
