@@ -16,6 +16,11 @@ import { patroniLagEntries } from './routing/lag.js';
 import type { LagLimit, LagMeasurement } from './routing/lag.js';
 import type { ReplicaLag, TopologySnapshot } from './topology/snapshot.js';
 import { NoPrimaryError, PoolEndedError } from './errors.js';
+import { DeadPeerDetector } from './pooling/dead-peer.js';
+import type { WatchedNode } from './pooling/dead-peer.js';
+import { probeReachable } from './pooling/reachability-probe.js';
+import type { ProbeReachable } from './pooling/reachability-probe.js';
+import { markReachable, markUnreachable } from './topology/snapshot.js';
 import type { Outcome } from './errors.js';
 
 /** Settings the cluster core needs (a subset of the resolved options). */
@@ -40,7 +45,18 @@ export interface ClusterSettings {
   readonly lagCheckIntervalMillis?: number | undefined;
   /** The lag monitor's client factory (tests); default pg.Client with the pool's options. */
   readonly lagMonitorClients?: MonitorClientFactory | undefined;
+  /** Bound of one new connection when pg's `connectionTimeoutMillis` is not set, ms (0 = none). Default 0. */
+  readonly connectTimeoutMillis?: number | undefined;
+  /** Dead-peer detection (see lib/pooling/dead-peer.ts); undefined = off. */
+  readonly deadPeer?: { readonly afterMillis: number; readonly timeoutMillis: number; readonly attempts: number } | undefined;
+  /** The longest `end()` waits for checked-out clients before fencing what is left, ms (0 or undefined: no bound). */
+  readonly endTimeoutMillis?: number | undefined;
+  /** The reachability probe (tests); default {@link probeReachable}. */
+  readonly probe?: ProbeReachable | undefined;
 }
+
+/** Probe deadline at `end()`: a node that answers nothing this fast while work is pending on it is fenced. */
+const END_PROBE_MILLIS = 500;
 
 /** The emitters events are delivered to: the Pool facade and its two role views. */
 export interface ClusterEmitters {
@@ -50,6 +66,9 @@ export interface ClusterEmitters {
 }
 
 type PgEvent = 'connect' | 'acquire' | 'release' | 'remove' | 'error';
+
+/** The clock of node pools when dead-peer detection is off (checkout ticks are then never read). */
+const STILL_CLOCK = Object.freeze({ tick: 0 });
 
 /**
  * The state behind a {@link Pool}: the topology snapshot, the node pools, the discovery
@@ -86,6 +105,8 @@ export class Cluster {
   /** The highest replay position seen on each current replica (lag monitor, session checks). */
   readonly #replayed = new Map<string, bigint>();
   #autoReadDeps: RetryDeps | undefined;
+  /** Dead-peer detection, when on. */
+  readonly #detector: DeadPeerDetector | undefined;
 
   /**
    * @param settings resolved settings
@@ -113,7 +134,21 @@ export class Cluster {
         connect: settings.lagMonitorClients ?? pgMonitorClients(settings.pg),
       });
     }
+    const probe = settings.probe ?? probeReachable;
+    if (settings.deadPeer) {
+      this.#detector = new DeadPeerDetector(settings.deadPeer, {
+        nodes: () => this.#watchedNodes(),
+        onDead: (address, reason) => this.#onDeadPeer(address, reason),
+        onAlive: (address) => this.#onPeerBack(address),
+        onProbe: (address, reachable, reason) => this.#log('debug', 'dead-peer probe', { node: address, reachable, reason }),
+        probe,
+        now,
+      });
+    }
+    this.#probe = probe;
   }
+
+  readonly #probe: ProbeReachable;
 
   /** Starts discovery. Called once, after the Pool and its views exist. */
   start(): void {
@@ -123,6 +158,7 @@ export class Cluster {
       onSkippedEntry: (reason) => this.#log('debug', 'skipped a malformed discovery entry', { reason }),
     });
     this.#lagMonitor?.start();
+    this.#detector?.start();
   }
 
   /** The topology now in force. */
@@ -249,7 +285,7 @@ export class Cluster {
         confirmed: (from) => this.#onConfirmed(from),
         checkedOutError: (err, from) =>
           this.#log('debug', 'connection of a checked-out client failed', { node: from.address, error: err.message }),
-      });
+      }, { connectTimeoutMillis: this.#settings.connectTimeoutMillis ?? 0, clock: this.#detector?.clock ?? STILL_CLOCK });
       this.#pools.set(key, pool);
       if (role === 'replica') this.#replicaPools.set(node.address, pool);
     }
@@ -303,12 +339,16 @@ export class Cluster {
 
   /**
    * Stops discovery (aborting the in-flight request), wakes every waiting retry loop (they
-   * fail with PoolEndedError) and ends every node pool. Idempotent.
+   * fail with PoolEndedError) and ends every node pool: idle connections close at once,
+   * checked-out ones when released. Bounded: a node with work pending that does not answer a
+   * quick probe is fenced at once (a black-holed node costs about 0.5 s, not a TCP timeout),
+   * and whatever is still open after `endTimeoutMillis` is fenced. Idempotent.
    */
   end(): Promise<void> {
     if (!this.#endPromise) {
       this.#ending = true;
       this.#wakeWaiters();
+      this.#detector?.stop();
       this.#endPromise = (async () => {
         await Promise.all([
           this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) })),
@@ -317,12 +357,41 @@ export class Cluster {
         const all = [...this.#pools.values(), ...this.#retiring];
         this.#pools.clear();
         this.#replicaPools.clear();
-        await Promise.all(all.map((p) => p.retire()));
+        await this.#drainBounded(all);
         this.#retiring.clear();
         this.#ended = true;
       })();
     }
     return this.#endPromise;
+  }
+
+  /** Drains `pools` (see {@link Cluster.end}) within `endTimeoutMillis`, fencing dead or overdue ones. */
+  async #drainBounded(pools: readonly NodePool[]): Promise<void> {
+    const drained = Promise.all(pools.map((p) => p.retire()));
+    const busy = [...new Map(pools.filter((p) => p.busy).map((p) => [p.address, p])).values()];
+    for (const p of busy) {
+      void this.#probe(p.node.host, p.node.port, END_PROBE_MILLIS).then((r) => {
+        if (r.reachable) return;
+        this.#log('warn', 'end(): a node with work pending did not answer; closing its connections', { node: p.address, reason: r.reason });
+        for (const q of pools) if (q.address === p.address) void q.fence(`no answer at end(): ${r.reason}`);
+      });
+    }
+    const limit = this.#settings.endTimeoutMillis ?? 0;
+    if (limit === 0) {
+      await drained;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const overdue = new Promise<'overdue'>((resolve) => {
+      timer = setTimeout(() => resolve('overdue'), limit);
+      timer.unref();
+    });
+    const first = await Promise.race([drained, overdue]);
+    clearTimeout(timer);
+    if (first === 'overdue') {
+      this.#log('warn', `end(): connections still checked out after endTimeoutMillis (${limit} ms); closing them`, {});
+      await Promise.all(pools.map((p) => p.fence(`end() waited ${limit} ms`)));
+    }
   }
 
   #onUpdate(update: TopologyUpdate): void {
@@ -435,7 +504,12 @@ export class Cluster {
     this.#wakeWaiters();
   }
 
-  /** Retires node pools whose node lost the role they were opened for. */
+  /**
+   * Stops using node pools whose node lost the role they were opened for. A replica promoted
+   * to primary drains (its reads finish); every other departure — gone from discovery,
+   * failing its checks, demoted, found read-only or unreachable — fences: every socket to the
+   * node is destroyed at once, in use or not.
+   */
   #reconcile(t: TopologySnapshot): void {
     const replicas = new Set(t.replicas.map((r) => r.address));
     for (const [key, pool] of this.#pools) {
@@ -443,10 +517,55 @@ export class Cluster {
       if (keep) continue;
       this.#pools.delete(key);
       if (this.#replicaPools.get(pool.address) === pool) this.#replicaPools.delete(pool.address);
+      if (this.#lastPool[pool.role] === pool) this.#lastPool[pool.role] = undefined;
       this.#retiring.add(pool);
-      this.#log('debug', 'closing connections of a node that lost its role', { node: pool.address, role: pool.role });
-      void pool.retire().then(() => this.#retiring.delete(pool));
+      const promoted = pool.role === 'replica' && pool.address === t.primary?.address;
+      const why = promoted ? undefined : departureReason(pool, t);
+      this.#log('debug', promoted ? 'draining read connections of a promoted replica' : 'fencing a node that left its role', {
+        node: pool.address,
+        role: pool.role,
+        reason: why,
+      });
+      void (why === undefined ? pool.retire() : pool.fence(why)).then(() => this.#retiring.delete(pool));
     }
+  }
+
+  /** The nodes the dead-peer detector watches: those with node pools, and those marked unreachable. */
+  #watchedNodes(): WatchedNode[] {
+    const byAddress = new Map<string, WatchedNode>();
+    for (const pool of this.#pools.values()) {
+      const tick = pool.oldestCheckoutTick;
+      const seen = byAddress.get(pool.address);
+      const oldest = seen?.oldestCheckoutTick === undefined ? tick : tick === undefined ? seen.oldestCheckoutTick : Math.min(tick, seen.oldestCheckoutTick);
+      byAddress.set(pool.address, { address: pool.address, host: pool.node.host, port: pool.node.port, oldestCheckoutTick: oldest, dead: false });
+    }
+    for (const address of this.#topology.unreachable.keys()) {
+      const node = this.#topology.nodes.find((n) => n.address === address);
+      if (node) byAddress.set(address, { address, host: node.host, port: node.port, oldestCheckoutTick: undefined, dead: true });
+    }
+    return [...byAddress.values()];
+  }
+
+  #onDeadPeer(address: string, reason: string): void {
+    if (this.#ending) return;
+    const node = this.#topology.nodes.find((n) => n.address === address);
+    this.#log('warn', 'node did not answer the dead-peer probe; fencing it until it answers or the topology changes', { node: address, reason });
+    const next = markUnreachable(this.#topology, address, this.#now(), reason);
+    // Not listed any more (or already marked): fence whatever pools are left for it.
+    if (next === this.#topology) {
+      for (const pool of this.#pools.values()) if (pool.address === address) void pool.fence(`dead-peer probe failed: ${reason}`);
+      return;
+    }
+    this.#setTopology(next);
+    if (node) this.#emit(undefined, 'unreachable', [{ node, reason }]);
+  }
+
+  #onPeerBack(address: string): void {
+    if (this.#ending) return;
+    const node = this.#topology.nodes.find((n) => n.address === address);
+    this.#log('info', 'an unreachable node answers again; routing to it resumes', { node: address });
+    this.#setTopology(markReachable(this.#topology, address, this.#now()));
+    if (node) this.#emit(undefined, 'reachable', [{ node }]);
   }
 
   #onConfirmed(pool: NodePool): void {
@@ -524,6 +643,16 @@ export class Cluster {
     }
     return delivered;
   }
+}
+
+/** Why a node pool's node left its role in `t` (secret-free, for logs and errors). */
+function departureReason(pool: NodePool, t: TopologySnapshot): string {
+  const unreachable = t.unreachable.get(pool.address);
+  if (unreachable) return `dead-peer probe failed: ${unreachable.reason}`;
+  const listed = t.nodes.find((n) => n.address === pool.address);
+  if (!listed) return 'gone from discovery (deregistered or failing its checks)';
+  if (t.invalidated.has(pool.address)) return 'found read-only';
+  return pool.role === 'primary' ? `no longer the primary (now ${listed.role})` : `no longer a replica (now ${listed.role})`;
 }
 
 /** Whether the snapshot's lag map has exactly one entry per replica. */

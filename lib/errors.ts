@@ -34,7 +34,8 @@ export type PgConsulErrorCode =
   | 'PGCONSUL_NOT_WRITABLE'
   | 'PGCONSUL_POOL_ENDED'
   | 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN'
-  | 'PGCONSUL_ROW_COUNT';
+  | 'PGCONSUL_ROW_COUNT'
+  | 'PGCONSUL_CONNECTION_FENCED';
 
 /** Options common to every {@link PgConsulError}. */
 export interface PgConsulErrorOptions {
@@ -141,6 +142,53 @@ export class NotWritableError extends PgConsulError {
   /** @param message description; @param options see {@link PgConsulErrorOptions} */
   constructor(message: string, options: PgConsulErrorOptions = {}) {
     super('PGCONSUL_NOT_WRITABLE', message, { ...options, outcome: 'not-executed' });
+  }
+}
+
+/**
+ * The connection was closed by pg-consul because its node was fenced: it left its role
+ * (gone from discovery, failing its checks, demoted) or stopped answering pg-consul's
+ * dead-peer probe. Every socket to a fenced node is destroyed at once, in use or not, so no
+ * caller waits on a server that vanished without a packet.
+ *
+ * `sent` tells whether the statement had been handed to the connection: a statement on a
+ * client that was already fenced (`sent: false`, outcome `not-executed`) certainly did not
+ * run; one in flight (`sent: true`, outcome `unknown`) may have. Always `retryable`: the
+ * work can be repeated on the node that replaces it — after checking, when the outcome is
+ * unknown. `pool.query` retries `not-executed` statements and reads by itself; a write in
+ * flight surfaces as {@link OutcomeUnknownError} with this error as its `cause`.
+ *
+ * @example
+ * ```ts
+ * const client = await pool.connect();
+ * try {
+ *   await client.query('UPDATE accounts SET n = n + 1 WHERE id = 1');
+ * } catch (err) {
+ *   if (err instanceof ConnectionFencedError) client.release(err); // then retry the unit of work
+ * }
+ * ```
+ */
+export class ConnectionFencedError extends PgConsulError {
+  /** Whether the statement had been handed to the connection (then it may have run). */
+  readonly sent: boolean;
+  /** Always true: the work may be repeated on the node that replaces the fenced one. */
+  readonly retryable = true;
+  /** Why the node was fenced (e.g. `left its primary role`, `dead-peer probe failed: ETIMEDOUT`). */
+  readonly reason: string;
+
+  /**
+   * @param node address (`host:port`) of the fenced node
+   * @param reason why it was fenced (secret-free)
+   * @param sent whether the statement had been handed to the connection
+   */
+  constructor(node: string, reason: string, sent: boolean) {
+    super(
+      'PGCONSUL_CONNECTION_FENCED',
+      `connection to ${node} was closed by pg-consul: the node was fenced (${reason})${sent ? '; a statement in flight may or may not have run' : ''}`,
+      { node, outcome: sent ? 'unknown' : 'not-executed' },
+    );
+    this.sent = sent;
+    this.reason = reason;
   }
 }
 

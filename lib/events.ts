@@ -82,6 +82,26 @@ export interface DiscoveryErrorEvent {
 }
 
 /**
+ * Payload of the `unreachable` event: a statement hung on a node that discovery still lists,
+ * and the node did not answer pg-consul's dead-peer probe (a fresh TCP connection and an
+ * SSLRequest, `deadPeerTimeoutMillis` each, twice). The node is skipped by routing and every
+ * socket to it was destroyed; it is probed again until it answers (`reachable`) or leaves
+ * the discovery answer.
+ */
+export interface UnreachableEvent {
+  /** The node. */
+  readonly node: DiscoveredNode;
+  /** The probe's secret-free reason (`no answer within 1000 ms`, `ECONNREFUSED`…). */
+  readonly reason: string;
+}
+
+/** Payload of the `reachable` event: a node reported `unreachable` answered a probe again; routing to it resumes. */
+export interface ReachableEvent {
+  /** The node. */
+  readonly node: DiscoveredNode;
+}
+
+/**
  * Every event a {@link Pool} (and its `primary` / `replica` views) emits, with listener
  * arguments. The first five are pg.Pool's own, with the same meaning.
  *
@@ -116,4 +136,8 @@ export interface PoolEvents {
   discoveryError: [event: DiscoveryErrorEvent];
   /** New replica lag numbers: a lag-monitor round or a Patroni KV answer (only with `maxReplicaLag`). */
   lag: [event: LagEvent];
+  /** A node discovery still lists did not answer the dead-peer probe: it is fenced and skipped. */
+  unreachable: [event: UnreachableEvent];
+  /** A node reported `unreachable` answers again. */
+  reachable: [event: ReachableEvent];
 }

@@ -15,8 +15,8 @@ export { Pool, RolePool } from './pool.js';
 export type { PoolOptions } from './pool.js';
 export type { ConsulOptions } from './options.js';
 export type { Logger, LogLevel } from './log.js';
-export type { PoolEvents, TopologyEvent, FailoverEvent, RetryEvent, DiscoveryErrorEvent } from './events.js';
-export type { TopologySnapshot, InvalidatedNode } from './topology/snapshot.js';
+export type { PoolEvents, TopologyEvent, FailoverEvent, RetryEvent, DiscoveryErrorEvent, UnreachableEvent, ReachableEvent } from './events.js';
+export type { TopologySnapshot, InvalidatedNode, UnreachableNode } from './topology/snapshot.js';
 export type { DiscoveredNode, NodeRole, TopologyUpdate } from './topology/node.js';
 export type { ReadFallback } from './topology/select.js';
 export type { DiscoverySource, DiscoveryListener } from './discovery/discovery-source.js';
@@ -29,6 +29,7 @@ export {
   DiscoveryError,
   NotWritableError,
   PoolEndedError,
+  ConnectionFencedError,
 } from './errors.js';
 export type { Outcome, PgConsulErrorCode, PgConsulErrorOptions } from './errors.js';
 export { classify } from './retry/classify.js';

@@ -234,6 +234,33 @@ export interface PoolOptions extends pg.PoolConfig {
    * primary. Env: `PGCONSUL_AUTO_READ_ROUTING` (Go boolean syntax). Default false.
    */
   autoReadRouting?: boolean;
+
+  // --- Failure detection (resolved by resolveFailureDetectionOptions) -----------------
+
+  /**
+   * Bound of one new PostgreSQL connection — TCP, TLS, startup, authentication and the role
+   * check — when pg's own `connectionTimeoutMillis` is not set (pg's default is no bound), ms.
+   * 0 removes the bound. Env: `PGCONSUL_CONNECT_TIMEOUT_MS`. Default 5000.
+   */
+  connectTimeoutMillis?: number;
+  /**
+   * Dead-peer detection: a checkout (a statement in flight, or a client held from
+   * `pool.connect()`) older than this makes pg-consul probe its node over a fresh connection;
+   * a node that answers nothing is fenced (every socket destroyed) and skipped until it
+   * answers again. 0 turns detection off. Env: `PGCONSUL_DEAD_PEER_AFTER_MS`. Default 2000.
+   */
+  deadPeerAfterMillis?: number;
+  /**
+   * Deadline of one dead-peer probe, ms (two probes in a row must fail). Env:
+   * `PGCONSUL_DEAD_PEER_TIMEOUT_MS`. Default 1000.
+   */
+  deadPeerTimeoutMillis?: number;
+  /**
+   * The longest `end()` waits for checked-out clients to be released before it closes their
+   * connections, ms. 0 removes the bound (pg.Pool's behaviour). Env:
+   * `PGCONSUL_END_TIMEOUT_MS`. Default 10000.
+   */
+  endTimeoutMillis?: number;
 }
 
 /**
@@ -333,6 +360,11 @@ const OWN_KEYS = [
   'maxReplicaLag',
   'lagCheckIntervalMillis',
   'autoReadRouting',
+  // Failure detection (see the "Failure detection" block at the end).
+  'connectTimeoutMillis',
+  'deadPeerAfterMillis',
+  'deadPeerTimeoutMillis',
+  'endTimeoutMillis',
 ] as const;
 
 const CONSUL_KEYS: ReadonlySet<string> = new Set<keyof ConsulOptions>([
@@ -1469,5 +1501,63 @@ export function resolveReadRoutingOptions(options: PoolOptions | undefined, env:
     maxReplicaLag: maxReplicaLag === undefined ? undefined : Object.freeze(maxReplicaLag),
     lagCheckIntervalMillis,
     autoReadRouting,
+  });
+}
+
+// -----------------------------------------------------------------------------------------
+// Failure detection (issue 12): connect bound, dead-peer probe, end() bound.
+// -----------------------------------------------------------------------------------------
+
+/** The resolved failure-detection settings, frozen. */
+export interface ResolvedFailureDetection {
+  /** Bound of one new connection when pg's `connectionTimeoutMillis` is unset, ms (0 = none). */
+  readonly connectTimeoutMillis: number;
+  /** Checkout age that triggers a dead-peer probe, ms (0 = detection off). */
+  readonly deadPeerAfterMillis: number;
+  /** Deadline of one dead-peer probe, ms. */
+  readonly deadPeerTimeoutMillis: number;
+  /** How long `end()` waits for checked-out clients, ms (0 = no bound). */
+  readonly endTimeoutMillis: number;
+}
+
+/** Defaults of the failure-detection settings. */
+export const FAILURE_DETECTION_DEFAULTS = Object.freeze({
+  connectTimeoutMillis: 5000,
+  deadPeerAfterMillis: 2000,
+  deadPeerTimeoutMillis: 1000,
+  endTimeoutMillis: 10_000,
+} as const);
+
+/**
+ * Resolves `connectTimeoutMillis`, `deadPeerAfterMillis`, `deadPeerTimeoutMillis` and
+ * `endTimeoutMillis` from the options, else the environment (`PGCONSUL_CONNECT_TIMEOUT_MS`,
+ * `PGCONSUL_DEAD_PEER_AFTER_MS`, `PGCONSUL_DEAD_PEER_TIMEOUT_MS`, `PGCONSUL_END_TIMEOUT_MS`),
+ * else the defaults. Pure.
+ *
+ * @param options the Pool's options
+ * @param env the environment
+ * @throws TypeError naming the option or variable when a value is invalid
+ *
+ * @example
+ * ```ts
+ * resolveFailureDetectionOptions({ deadPeerAfterMillis: 5000 }, {}).deadPeerTimeoutMillis; // 1000
+ * ```
+ */
+export function resolveFailureDetectionOptions(options: PoolOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedFailureDetection {
+  const o = (options ?? {}) as Record<string, unknown>;
+  const millis = (name: keyof typeof FAILURE_DETECTION_DEFAULTS, envName: string, min: number): number =>
+    pick(
+      o[name],
+      name,
+      env,
+      envName,
+      (v, origin) => integer(v, origin, min, MAX_TIMER_MILLIS),
+      (v, origin) => envInteger(v, origin, min, MAX_TIMER_MILLIS),
+    ) ?? FAILURE_DETECTION_DEFAULTS[name];
+  return Object.freeze({
+    connectTimeoutMillis: millis('connectTimeoutMillis', 'PGCONSUL_CONNECT_TIMEOUT_MS', 0),
+    deadPeerAfterMillis: millis('deadPeerAfterMillis', 'PGCONSUL_DEAD_PEER_AFTER_MS', 0),
+    deadPeerTimeoutMillis: millis('deadPeerTimeoutMillis', 'PGCONSUL_DEAD_PEER_TIMEOUT_MS', 1),
+    endTimeoutMillis: millis('endTimeoutMillis', 'PGCONSUL_END_TIMEOUT_MS', 0),
   });
 }

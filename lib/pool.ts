@@ -5,7 +5,7 @@ import type { DiscoverySource } from './discovery/discovery-source.js';
 import { replicaTieBreakFor, resolveDiscoveryOptions, resolveOptions } from './options.js';
 import type { PoolOptions as BasePoolOptions, DiscoveryMode, ResolvedOptions } from './options.js';
 import { RoutedPool } from './routed-pool.js';
-import { resolveReadRoutingOptions } from './options.js';
+import { resolveFailureDetectionOptions, resolveReadRoutingOptions } from './options.js';
 import { chooseLagMeasurement } from './routing/lag.js';
 import { Session } from './routing/session.js';
 import type { SessionHost } from './routing/session.js';
@@ -139,6 +139,7 @@ export class Pool extends RoutedPool {
     const resolved = resolveOptions(custom ? { service: 'custom', ...rest } : rest);
     const log = resolved.logger;
     const readRouting = resolveReadRoutingOptions(rest);
+    const failure = resolveFailureDetectionOptions(rest);
     const discoveryOptions = custom ? undefined : resolveDiscoveryOptions({ ...rest, discovery }, resolved.service);
     const source: DiscoverySource = custom ?? createDiscoverySource(resolved, discoveryOptions!);
     const pgOptions = pgPoolOptions(resolved.pg);
@@ -155,6 +156,12 @@ export class Pool extends RoutedPool {
         lagMeasurement: chooseLagMeasurement(readRouting.maxReplicaLag, discoveryOptions?.mode),
         lagCheckIntervalMillis: readRouting.lagCheckIntervalMillis,
         replicaTieBreak: discoveryOptions === undefined ? 'rotate' : replicaTieBreakFor(discoveryOptions),
+        connectTimeoutMillis: failure.connectTimeoutMillis,
+        deadPeer:
+          failure.deadPeerAfterMillis > 0
+            ? { afterMillis: failure.deadPeerAfterMillis, timeoutMillis: failure.deadPeerTimeoutMillis, attempts: 2 }
+            : undefined,
+        endTimeoutMillis: failure.endTimeoutMillis,
       },
       source,
       {

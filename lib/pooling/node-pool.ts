@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { NotWritableError } from '../errors.js';
+import { ConnectionFencedError, NotWritableError } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { nodePoolConfig } from './node-config.js';
 
@@ -15,8 +15,21 @@ export interface NodePoolEvents {
   wants(event: 'acquire' | 'release', role: 'primary' | 'replica'): boolean;
 }
 
-/** Clients currently checked out of a node pool. */
-const checkedOut = new WeakSet<object>();
+/**
+ * What pg-consul hands each client it creates, under a symbol key of the node pool's
+ * configuration (pg ignores it): the node pool that owns the client (so it can fence every
+ * socket, connecting ones included) and the connect bound.
+ */
+const NODE_POOL = Symbol('pg-consul.nodePool');
+
+interface ClientHookup {
+  readonly pool: NodePool;
+  /** pg's `connectionTimeoutMillis` for this client when the caller set none (0 = none). */
+  readonly connectTimeoutMillis: number;
+}
+
+/** Clients pg-consul fenced, with the error a later call on them fails with (kept beside them). */
+const fencedClients = new WeakMap<object, ConnectionFencedError>();
 
 /**
  * `in_hot_standby` as last reported by the server to each client (ParameterStatus; PG ≥ 14).
@@ -48,7 +61,11 @@ function roleAwareClient(Base: ClientClass): ClientClass {
   if (!Cls) {
     Cls = class RoleAwareClient extends Base {
       constructor(config?: pg.ClientConfig) {
-        super(config);
+        const hookup = (config as { [NODE_POOL]?: ClientHookup } | undefined)?.[NODE_POOL];
+        // The caller's connectionTimeoutMillis wins (also pg-pool's checkout bound); without
+        // one, pg-consul's connect bound covers TCP, TLS, startup and authentication.
+        super(hookup && !config?.connectionTimeoutMillis ? withConnectTimeout(config, hookup.connectTimeoutMillis) : config);
+        hookup?.pool.adopt(this);
         const connection = (this as unknown as { connection?: NodeJS.EventEmitter }).connection;
         const lost = (): void => {
           lostClients.add(this);
@@ -62,27 +79,83 @@ function roleAwareClient(Base: ClientClass): ClientClass {
         });
       }
     };
+    // A fenced client fails every later call with a typed, retryable error (nothing sent).
+    const query = Cls.prototype.query as (...args: unknown[]) => unknown;
+    Cls.prototype.query = function fencedAwareQuery(this: pg.Client, config: unknown, values?: unknown, callback?: unknown): unknown {
+      const fenced = fencedClients.get(this);
+      if (fenced === undefined) return query.call(this, config, values, callback);
+      return failQuery(fenced, config, values, callback);
+    } as typeof Cls.prototype.query;
     roleAwareClasses.set(Base, Cls);
   }
   return Cls;
 }
 
 /**
+ * `config` with pg's `connectionTimeoutMillis` set; the password stays a non-enumerable
+ * property, as pg-pool keeps it (so it never shows in a dump of the options).
+ */
+function withConnectTimeout(config: pg.ClientConfig | undefined, connectionTimeoutMillis: number): pg.ClientConfig {
+  const bounded: pg.ClientConfig = { ...config, connectionTimeoutMillis };
+  if (config && 'password' in config) {
+    Object.defineProperty(bounded, 'password', { value: config.password, enumerable: false, writable: true, configurable: true });
+  }
+  return bounded;
+}
+
+/** Fails one `client.query(…)` call with `err` in the form the call expects (callback, Submittable or promise). */
+function failQuery(err: Error, config: unknown, values: unknown, callback: unknown): unknown {
+  const cb = typeof values === 'function' ? values : callback;
+  const submittable = config as { submit?: unknown; handleError?: (e: Error) => void } | null;
+  if (typeof submittable?.submit === 'function') {
+    process.nextTick(() => submittable.handleError?.(err));
+    return config;
+  }
+  if (typeof cb === 'function') {
+    process.nextTick(() => (cb as (e: Error) => void)(err));
+    return undefined;
+  }
+  return Promise.reject(err);
+}
+
+/** Destroys a client's socket at once (no FIN handshake to wait for): `err` reaches its pending queries. */
+function destroySocket(client: object, err?: Error): void {
+  (client as { connection?: { stream?: { destroy(e?: Error): void } } }).connection?.stream?.destroy(err);
+}
+
+/**
  * Whether a freshly connected client's server is in recovery (read-only).
  * Uses `in_hot_standby` when the server reported it, else `SELECT pg_is_in_recovery()`.
  */
-export async function isInRecovery(client: pg.ClientBase): Promise<boolean> {
+export async function isInRecovery(client: pg.ClientBase, timeoutMillis = 0): Promise<boolean> {
   const reported = hotStandby.get(client);
   if (reported !== undefined) return reported === 'on';
-  const res = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+  const res = await client.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r', ...(timeoutMillis > 0 ? { query_timeout: timeoutMillis } : {}) });
   return res.rows[0]?.r === true;
 }
+
+/** What a node pool needs besides the caller's pg options. */
+export interface NodePoolLimits {
+  /** The connect bound of a new connection when the caller set no `connectionTimeoutMillis` (0 = none). */
+  readonly connectTimeoutMillis: number;
+  /**
+   * A counter the owner advances (the dead-peer sweep): each checkout records its value, so
+   * "checked out for N sweeps" costs no clock read per statement.
+   */
+  readonly clock: { readonly tick: number };
+}
+
+const DEFAULT_LIMITS: NodePoolLimits = Object.freeze({ connectTimeoutMillis: 0, clock: Object.freeze({ tick: 0 }) });
 
 /**
  * One pg.Pool for one node in one role. Primary pools check every new connection is
  * writable and fail the acquisition with {@link NotWritableError} when it is not.
- * Retiring ends the pg.Pool: idle clients close at once, checked-out ones are destroyed
- * when released.
+ *
+ * Two ways to stop using it: {@link NodePool.retire} drains (idle clients close now,
+ * checked-out ones when released — for a node that merely changed role, e.g. a promoted
+ * replica), {@link NodePool.fence} destroys every socket at once, in use, idle or still
+ * connecting (for a node that is gone, failing, demoted or unreachable), so that no caller
+ * waits on a server that vanished without a packet.
  */
 export class NodePool {
   /** The node this pool connects to. */
@@ -92,23 +165,34 @@ export class NodePool {
   /** The underlying pg.Pool. */
   readonly pg: pg.Pool;
   #retired = false;
+  #fenced: string | undefined;
   #endPromise: Promise<void> | undefined;
+  /** Every client this pool created and that has not ended yet (connecting ones included). */
+  readonly #clients = new Set<pg.Client>();
+  /** Clients that finished connecting (passed the role check). */
+  readonly #connected = new WeakSet<object>();
+  /** Checked-out clients, with the sweep tick of their checkout (oldest first: Map order). */
+  readonly #busy = new Map<object, number>();
+  readonly #clock: { readonly tick: number };
 
   /**
    * @param base the caller's pg options
    * @param node the node
    * @param role the role
    * @param events where pool events go
+   * @param limits connect bound and sweep clock (defaults: no bound, a still clock)
    */
-  constructor(base: Readonly<pg.PoolConfig>, node: DiscoveredNode, role: 'primary' | 'replica', events: NodePoolEvents) {
+  constructor(base: Readonly<pg.PoolConfig>, node: DiscoveredNode, role: 'primary' | 'replica', events: NodePoolEvents, limits: NodePoolLimits = DEFAULT_LIMITS) {
     this.node = node;
     this.role = role;
+    this.#clock = limits.clock;
     const config = nodePoolConfig(base, node);
     const userOnConnect = (base as { onConnect?: (client: pg.ClientBase) => unknown }).onConnect;
     const Base = ((base as { Client?: ClientClass }).Client ?? pg.Client) as ClientClass;
+    const roleCheckMillis = base.connectionTimeoutMillis || limits.connectTimeoutMillis;
     const onConnect = async (client: pg.ClientBase): Promise<void> => {
       if (role === 'primary') {
-        if (await isInRecovery(client)) {
+        if (await isInRecovery(client, roleCheckMillis)) {
           throw new NotWritableError(
             `node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes`,
             { node: node.address },
@@ -118,24 +202,26 @@ export class NodePool {
       }
       if (userOnConnect) await userOnConnect(client);
     };
-    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect } as pg.PoolConfig);
+    const hookup: ClientHookup = { pool: this, connectTimeoutMillis: limits.connectTimeoutMillis };
+    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect, [NODE_POOL]: hookup } as pg.PoolConfig);
     this.#max = this.pg.options.max;
     // A checked-out client whose connection dies emits 'error'; pg.Pool.query guards its
     // own checkouts with a listener, and so must we, for ours and for the app's: the app
     // still sees the failure through its query, but the process never crashes.
     this.pg.on('connect', (client: pg.PoolClient) => {
+      this.#connected.add(client);
       client.on('error', (err: Error) => {
-        if (checkedOut.has(client)) events.checkedOutError(err, this);
+        if (this.#busy.has(client)) events.checkedOutError(err, this);
       });
     });
     // acquire/release fire on every statement: one fixed-arity listener each, forwarding only
     // when the app listens (no rest-args array, no emit walk otherwise).
     this.pg.on('acquire', (client: pg.PoolClient) => {
-      checkedOut.add(client);
+      this.#busy.set(client, this.#clock.tick);
       if (events.wants('acquire', role)) events.forward('acquire', [client], this);
     });
     this.pg.on('release', (err: Error | undefined, client: pg.PoolClient) => {
-      checkedOut.delete(client);
+      this.#busy.delete(client);
       if (events.wants('release', role)) events.forward('release', [err, client], this);
     });
     for (const event of ['connect', 'remove', 'error'] as const) {
@@ -148,7 +234,7 @@ export class NodePool {
     return this.node.address;
   }
 
-  /** Whether this pool was retired (its node lost the role or left the topology). */
+  /** Whether this pool was retired or fenced (its node lost the role or left the topology). */
   get retired(): boolean {
     return this.#retired;
   }
@@ -156,6 +242,33 @@ export class NodePool {
   /** Clients checked out plus requests waiting for one: what "least busy" compares. */
   get load(): number {
     return this.pg.totalCount - this.pg.idleCount + this.pg.waitingCount;
+  }
+
+  /** Whether anything waits on this node: a checked-out or connecting client, or a queued checkout. */
+  get busy(): boolean {
+    return this.#clients.size > this.pg.idleCount || this.#busy.size > 0 || this.#waiting.size > 0;
+  }
+
+  /** The sweep tick at which the longest-held client still checked out was checked out; undefined when none is. */
+  get oldestCheckoutTick(): number | undefined {
+    for (const tick of this.#busy.values()) return tick;
+    return undefined;
+  }
+
+  /**
+   * Registers a client this pool's Client class just created (called from its constructor).
+   * @internal
+   */
+  adopt(client: pg.Client): void {
+    if (this.#fenced !== undefined) {
+      // Created after the fence (pg-pool was already connecting it): it never gets a socket to use.
+      fencedClients.set(client, new ConnectionFencedError(this.address, this.#fenced, false));
+    }
+    this.#clients.add(client);
+    client.once('end', () => {
+      this.#clients.delete(client);
+      this.#busy.delete(client);
+    });
   }
 
   /**
@@ -198,21 +311,51 @@ export class NodePool {
   }
 
   /**
-   * Stops using this pool: idle connections close now, checked-out ones on release, and
-   * checkouts still waiting fail at once (retryable). Resolves when every connection is
-   * gone. Idempotent.
+   * Stops using this pool gracefully: idle connections close now, checked-out ones on
+   * release, and checkouts still waiting fail at once (retryable). Resolves when every
+   * connection is gone. Idempotent.
    */
   retire(): Promise<void> {
     this.#retired = true;
     // One tick later: checkouts already handed an idle client's turn by pg-pool (served on
     // the next tick) get it rather than being stranded by end().
     this.#endPromise ??= new Promise<void>((resolve) => process.nextTick(resolve)).then(() => this.pg.end()).catch(() => undefined);
+    this.#failWaiting();
+    return this.#endPromise;
+  }
+
+  /**
+   * Fences the node: retires the pool and destroys every socket to it at once — idle ones,
+   * connecting ones, and those of checked-out clients, whose pending statement fails with a
+   * {@link ConnectionFencedError} (`sent: true`) and whose later calls fail with one
+   * (`sent: false`). Nothing waits for a FIN or an answer the peer may never send.
+   * Idempotent; resolves when every connection is gone.
+   *
+   * @param reason why (secret-free; carried by the errors)
+   */
+  fence(reason: string): Promise<void> {
+    if (this.#fenced !== undefined) return this.#endPromise ?? Promise.resolve();
+    this.#fenced = reason;
+    this.#retired = true;
+    this.#failWaiting();
+    // pg-pool's end() removes idle clients (ending them, so their close raises no error) and
+    // resolves once every client is gone — which the destroyed sockets below make immediate.
+    this.#endPromise ??= this.pg.end().catch(() => undefined);
+    for (const client of [...this.#clients]) {
+      fencedClients.set(client, new ConnectionFencedError(this.address, reason, false));
+      const inUse = this.#busy.has(client);
+      const connecting = !this.#connected.has(client);
+      destroySocket(client, inUse ? new ConnectionFencedError(this.address, reason, true) : connecting ? fencedClients.get(client) : undefined);
+    }
+    return this.#endPromise;
+  }
+
+  #failWaiting(): void {
     for (const waiter of this.#waiting) {
       waiter.settled = true;
       waiter.callback(this.#retiredError());
     }
     this.#waiting.clear();
-    return this.#endPromise;
   }
 
   /** Checkouts queued in pg-pool because it was full. */
@@ -221,6 +364,7 @@ export class NodePool {
   readonly #max: number;
 
   #retiredError(): Error {
+    if (this.#fenced !== undefined) return new ConnectionFencedError(this.address, this.#fenced, false);
     // No code: classified as a connect-time failure, i.e. retryable on the next selection.
     return new Error(`the connection pool of ${this.node.address} was closed: the node lost its ${this.role} role`);
   }

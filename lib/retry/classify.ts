@@ -1,4 +1,4 @@
-import { NotWritableError, PoolEndedError } from '../errors.js';
+import { ConnectionFencedError, NotWritableError, PoolEndedError } from '../errors.js';
 import type { Outcome } from '../errors.js';
 
 /**
@@ -119,6 +119,12 @@ export function classify(
   connectionLost = true,
 ): Classification {
   if (err instanceof PoolEndedError) return NOT_RETRYABLE_NOT_EXECUTED;
+  if (err instanceof ConnectionFencedError) {
+    // pg-consul closed the connection because its node was fenced: before send nothing ran;
+    // in flight, the outcome is unknown (retryable only on the read path).
+    if (!err.sent || phase === 'acquire') return { outcome: 'not-executed', retryable: true, invalidatesNode: false, refreshTopology: true };
+    return { outcome: 'unknown', retryable: role === 'replica', invalidatesNode: false, refreshTopology: true };
+  }
   if (err instanceof NotWritableError) {
     return { outcome: 'not-executed', retryable: true, invalidatesNode: true, refreshTopology: true };
   }

@@ -47,6 +47,13 @@ export interface TopologySnapshot {
    */
   readonly invalidated: ReadonlyMap<string, InvalidatedNode>;
   /**
+   * Nodes pg-consul found unreachable (its dead-peer probe got no answer while a statement
+   * on them hung), by address: skipped as primary and as replica, and their connections
+   * fenced, although discovery still lists them. Cleared when a later probe gets an answer
+   * or the node leaves the discovery answer. Empty almost always.
+   */
+  readonly unreachable: ReadonlyMap<string, UnreachableNode>;
+  /**
    * The replicas reads may go to: `replicas` minus those the lag limit excluded (over
    * `maxReplicaLag`, not measured yet, or not measured recently). The very same array as
    * `replicas` when no lag limit is set.
@@ -74,6 +81,17 @@ export interface InvalidatedNode {
   readonly modifyIndex: number;
   /** Time (ms since epoch) until which the node is skipped as a primary. */
   readonly until: number;
+}
+
+/**
+ * Why a node is skipped as unreachable: an entry of {@link TopologySnapshot.unreachable}.
+ * Immutable.
+ */
+export interface UnreachableNode {
+  /** When the probe failed (ms since epoch). */
+  readonly since: number;
+  /** The probe's secret-free reason (`ETIMEDOUT`, `ECONNREFUSED`, `no answer within 1000 ms`…). */
+  readonly reason: string;
 }
 
 /**
@@ -129,6 +147,7 @@ export const EMPTY_TOPOLOGY: TopologySnapshot = Object.freeze({
   primary: undefined,
   replicas: NO_NODES,
   invalidated: new Map(),
+  unreachable: new Map(),
   readReplicas: NO_NODES,
   lag: new Map(),
 });
@@ -149,6 +168,7 @@ function sameNodes(a: readonly DiscoveredNode[], b: readonly DiscoveredNode[]): 
 }
 
 type Invalidated = TopologySnapshot['invalidated'];
+type Unreachable = TopologySnapshot['unreachable'];
 
 function build(
   prev: TopologySnapshot,
@@ -156,14 +176,15 @@ function build(
   invalidated: Invalidated,
   now: number,
   meta: { index: number; source: string },
+  unreachable: Unreachable = prev.unreachable,
 ): TopologySnapshot {
   const isSkipped = (n: DiscoveredNode): boolean => {
     const inv = invalidated.get(n.address);
-    return inv !== undefined && inv.until > now;
+    return (inv !== undefined && inv.until > now) || unreachable.has(n.address);
   };
   const primaryCandidates = nodes.filter((n) => n.role === 'primary' && !isSkipped(n)).sort(byPreference);
   const primary = primaryCandidates[0];
-  const replicas = nodes.filter((n) => n.role === 'replica' && n.address !== primary?.address);
+  const replicas = nodes.filter((n) => n.role === 'replica' && n.address !== primary?.address && !unreachable.has(n.address));
   Object.freeze(replicas);
   const sameView =
     prev.discovered &&
@@ -174,7 +195,9 @@ function build(
     [...invalidated].every(([k, v]) => {
       const p = prev.invalidated.get(k);
       return p !== undefined && p.modifyIndex === v.modifyIndex && p.until === v.until;
-    });
+    }) &&
+    prev.unreachable.size === unreachable.size &&
+    [...unreachable.keys()].every((k) => prev.unreachable.has(k));
   if (sameView) {
     // Nothing a router cares about changed; keep identity so no event fires.
     return prev;
@@ -189,6 +212,7 @@ function build(
     primary,
     replicas,
     invalidated,
+    unreachable,
     readReplicas: readableReplicas(replicas, prev.lag),
     lag: prev.lag,
   });
@@ -271,8 +295,53 @@ export function applyUpdate(prev: TopologySnapshot, update: TopologyUpdate, now:
       invalidated.set(address, inv);
     }
   }
-  const next = build(prev, update.nodes, invalidated, now, { index: update.index, source: update.source });
+  // An unreachable mark outlives discovery answers (discovery still listing the node is the
+  // very case it is for) but not the node's departure from them.
+  let unreachable = prev.unreachable;
+  if (unreachable.size > 0) {
+    const kept = new Map([...unreachable].filter(([address]) => update.nodes.some((n) => n.address === address)));
+    if (kept.size !== unreachable.size) unreachable = kept;
+  }
+  const next = build(prev, update.nodes, invalidated, now, { index: update.index, source: update.source }, unreachable);
   return next;
+}
+
+/**
+ * Marks the node at `address` unreachable (pg-consul's dead-peer probe got no answer): it is
+ * skipped as primary and as replica until {@link markReachable} or until it leaves the
+ * discovery answer. Pure; returns `prev` when the node is not listed or already marked.
+ *
+ * @param prev the current snapshot
+ * @param address `host:port` of the node
+ * @param now current time in ms
+ * @param reason the probe's secret-free reason
+ *
+ * @example
+ * ```ts
+ * const next = markUnreachable(snapshot, '10.0.0.1:5432', Date.now(), 'ETIMEDOUT');
+ * next.primary?.address; // no longer 10.0.0.1:5432
+ * ```
+ */
+export function markUnreachable(prev: TopologySnapshot, address: string, now: number, reason: string): TopologySnapshot {
+  if (prev.unreachable.has(address) || !prev.nodes.some((n) => n.address === address)) return prev;
+  const unreachable = new Map(prev.unreachable);
+  unreachable.set(address, Object.freeze({ since: now, reason }));
+  return build(prev, prev.nodes, prev.invalidated, now, { index: prev.index, source: prev.source }, unreachable);
+}
+
+/**
+ * Clears the unreachable mark of the node at `address` (a probe got an answer again). Pure;
+ * returns `prev` when it was not marked.
+ *
+ * @param prev the current snapshot
+ * @param address `host:port` of the node
+ * @param now current time in ms
+ */
+export function markReachable(prev: TopologySnapshot, address: string, now: number): TopologySnapshot {
+  if (!prev.unreachable.has(address)) return prev;
+  const unreachable = new Map(prev.unreachable);
+  unreachable.delete(address);
+  return build(prev, prev.nodes, prev.invalidated, now, { index: prev.index, source: prev.source }, unreachable);
 }
 
 /**
