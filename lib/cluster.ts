@@ -316,6 +316,9 @@ export class Cluster {
       onPrimaryTrouble: () => {
         this.#troubleSince ??= this.#now();
       },
+      suspect: (node) => {
+        if (!this.#ending && !this.#topology.unreachable.has(node.address)) this.#detector?.suspect(node);
+      },
     };
   }
 

@@ -155,6 +155,20 @@ export class DeadPeerDetector {
   }
 
   /**
+   * Checks a node now, outside the sweep (a connection to it failed for a network reason):
+   * the same probes and verdict as a sweep's, unless a probe of it runs or it answered
+   * within `afterMillis`.
+   *
+   * @param node the node (not dead)
+   */
+  suspect(node: Omit<WatchedNode, 'oldestCheckoutTick' | 'dead'>): void {
+    if (this.#stopped || this.#probing.has(node.address)) return;
+    const last = this.#lastAnswer.get(node.address);
+    if (last !== undefined && this.#deps.now() - last < this.#settings.afterMillis) return;
+    void this.#check({ ...node, oldestCheckoutTick: undefined, dead: false }, this.#settings.attempts, this.#settings.timeoutMillis);
+  }
+
+  /**
    * Probes a node once with `timeoutMillis` (e.g. at `end()`, to tell a black-holed node
    * from a slow one without waiting for the threshold). Resolves with whether it answered.
    *

@@ -80,10 +80,11 @@ function roleAwareClient(Base: ClientClass): ClientClass {
       }
     };
     // A fenced client fails every later call with a typed, retryable error (nothing sent).
-    const query = Cls.prototype.query as (...args: unknown[]) => unknown;
+    const proto = Base.prototype as unknown as { query: (...args: unknown[]) => unknown };
     Cls.prototype.query = function fencedAwareQuery(this: pg.Client, config: unknown, values?: unknown, callback?: unknown): unknown {
       const fenced = fencedClients.get(this);
-      if (fenced === undefined) return query.call(this, config, values, callback);
+      // Looked up per call (not captured): the base class's query may be wrapped later (tracing, spies).
+      if (fenced === undefined) return proto.query.call(this, config, values, callback);
       return failQuery(fenced, config, values, callback);
     } as typeof Cls.prototype.query;
     roleAwareClasses.set(Base, Cls);

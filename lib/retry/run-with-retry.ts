@@ -9,7 +9,7 @@ import {
 import type { Outcome } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import type { Selection } from '../topology/select.js';
-import { classify } from './classify.js';
+import { classify, serverSqlState } from './classify.js';
 import type { Phase } from './classify.js';
 
 /**
@@ -21,12 +21,26 @@ export class AttemptFailure {
    * @param error the original error
    * @param phase when it happened
    * @param lost for `query` errors: whether the connection was lost (see {@link classify})
+   * @param readOnly the statement is certainly read-only (auto read routing): an unknown
+   *   outcome is retried even on the primary, as on a replica — it changed nothing
    */
   constructor(
     readonly error: unknown,
     readonly phase: Phase,
     readonly lost = true,
+    readonly readOnly = false,
   ) {}
+}
+
+/**
+ * Marks the failure of a certainly read-only statement so the retry loop treats it as a read
+ * wherever it ran (see {@link AttemptFailure}); rethrows anything else unchanged.
+ *
+ * @param thrown what the attempt threw
+ */
+export function asReadOnlyFailure(thrown: unknown): never {
+  if (thrown instanceof AttemptFailure) throw new AttemptFailure(thrown.error, thrown.phase, thrown.lost, true);
+  throw thrown;
 }
 
 /** What the retry loop needs from the pool. */
@@ -55,6 +69,12 @@ export interface RetryDeps {
   onRetry(info: { attempt: number; delayMillis: number; node: string | undefined; error: Error; outcome: Outcome }): void;
   /** Called for every failed attempt on the primary path (failover timing). */
   onPrimaryTrouble?(node: DiscoveredNode | undefined): void;
+  /**
+   * A connection to `node` could not be made for a network reason (refused, timed out,
+   * dropped during startup): check at once whether the node is there at all (the dead-peer
+   * probe), so that a node that accepts TCP and never answers costs one bounded attempt.
+   */
+  suspect?(node: DiscoveredNode): void;
 }
 
 /**
@@ -158,10 +178,11 @@ async function retryLoop<T>(
     let outcome: Outcome = 'not-executed';
     if (failed && node) {
       const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
-      const c = classify(failure.error, failure.phase, role, failure.lost);
+      const c = classify(failure.error, failure.phase, failure.readOnly ? 'replica' : role, failure.lost);
       // Failover timing counts only signs of a node going away, not conflicts (40001, 40P01).
       if (role === 'primary' && (c.refreshTopology || c.invalidatesNode || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
       if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
+      if (failure.phase === 'acquire' && c.refreshTopology && serverSqlState(failure.error) === undefined) deps.suspect?.(node);
       if (c.refreshTopology) deps.refresh();
       if (!c.retryable) {
         if (c.outcome === 'unknown') {

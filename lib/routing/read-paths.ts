@@ -14,7 +14,7 @@
 import type pg from 'pg';
 import { NoPrimaryError } from '../errors.js';
 import { serverSqlState } from '../retry/classify.js';
-import { AttemptFailure, runWithRetry } from '../retry/run-with-retry.js';
+import { AttemptFailure, asReadOnlyFailure, runWithRetry } from '../retry/run-with-retry.js';
 import type { RetryDeps } from '../retry/run-with-retry.js';
 import { checkoutFor, queryKeeping, runOnClient, runStatementOn } from '../pooling/statement-attempt.js';
 import type { Checkout } from '../pooling/statement-attempt.js';
@@ -97,7 +97,8 @@ function onPrimary<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: 
 /**
  * Runs a statement `autoReadRouting` found certainly read-only on the read path: a readable
  * replica (least busy first), or the primary when none is (whatever `readFallback` says).
- * Retried like `pool.replica.query`. If a replica refuses it as a write (SQLSTATE 25006 —
+ * Retried like `pool.replica.query`, also when it fell back to the primary and lost its
+ * connection there (it is certainly read-only: running it again changes nothing). If a replica refuses it as a write (SQLSTATE 25006 —
  * for instance a function of the application's that writes), it changed nothing there and
  * is run on the primary instead, with the write path's retry rules.
  *
@@ -112,7 +113,11 @@ function onPrimary<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: 
  */
 export async function runAutoRead<R extends pg.QueryResultRow>(cluster: ReadPathCluster, text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
   try {
-    return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) => runStatementOn<R>(cluster.nodePool(node, role), text, values));
+    return await runWithRetry(cluster.autoReadDeps(), 'replica', (node, role) =>
+      role === 'primary'
+        ? runStatementOn<R>(cluster.nodePool(node, role), text, values).then(undefined, asReadOnlyFailure)
+        : runStatementOn<R>(cluster.nodePool(node, role), text, values),
+    );
   } catch (err) {
     if (serverSqlState(err) !== '25006') throw err;
     return onPrimary<R>(cluster, text, values);

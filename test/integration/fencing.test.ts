@@ -171,8 +171,11 @@ describe('fencing and dead-peer detection (integration: real PostgreSQL)', funct
 
   it('a server that accepts TCP and never answers costs one bounded connect attempt', async () => {
     const sockets = new Set<Socket>();
+    let accepted = 0;
     const server = createServer((s) => {
+      accepted++;
       sockets.add(s);
+      s.resume(); // read (and drop) what arrives, so a peer's FIN is seen
       s.on('close', () => sockets.delete(s));
     });
     server.listen(0, '127.0.0.1');
@@ -188,12 +191,20 @@ describe('fencing and dead-peer detection (integration: real PostgreSQL)', funct
       stop: async () => undefined,
       requestCount: 0,
     };
-    const pool = new Pool({ discovery: source, connectTimeoutMillis: 400, failoverTimeoutMillis: 1000, deadPeerAfterMillis: 0, user: 'x', database: 'x' });
+    const pool = new Pool({ discovery: source, connectTimeoutMillis: 400, failoverTimeoutMillis: 3000, deadPeerTimeoutMillis: 200, user: 'x', database: 'x' });
+    const unreachable: UnreachableEvent[] = [];
+    pool.on('unreachable', (e) => unreachable.push(e));
     try {
       const r = await timed(pool.query('SELECT 1'));
       assert.ok(r.error instanceof Error, 'failed');
-      assert.ok(r.ms < 2500, `settled after ${r.ms} ms (failover budget 1000 ms, connect bound 400 ms)`);
+      assert.ok(r.ms < 4000, `settled after ${r.ms} ms (failover budget 3000 ms, connect bound 400 ms)`);
       assert.equal((r.error as { outcome?: string }).outcome, 'not-executed');
+      assert.equal(unreachable.length, 1, 'the first timed-out connect made pg-consul probe the node, which did not answer');
+      assert.ok(pool.topology.unreachable.has(`127.0.0.1:${port}`));
+      // Two PostgreSQL attempts (the second started before the probe's verdict), then one probe
+      // per sweep (500 ms) while the node stays unreachable.
+      assert.ok(accepted <= 12, `bounded attempts and probes, not a connect storm (${accepted} connections)`);
+      assert.ok(sockets.size <= 2, `attempts and probes close their sockets (${sockets.size} open)`);
       assert.ok(listener !== undefined);
     } finally {
       const ended = await timed(pool.end());

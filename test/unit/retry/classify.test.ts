@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { classify } from '../../../lib/retry/classify.js';
 import type { Phase } from '../../../lib/retry/classify.js';
-import { NotWritableError, PoolEndedError } from '../../../lib/errors.js';
+import { ConnectionFencedError, NotWritableError, PoolEndedError } from '../../../lib/errors.js';
 
 interface Case {
   name: string;
@@ -46,5 +46,24 @@ describe('retry/classify (table: test/fixtures/classification.json)', () => {
   it('never reads the message when a code exists', () => {
     const a = makeError({ code: '23505', severity: 'ERROR', message: 'Connection terminated unexpectedly' });
     assert.equal(classify(a, 'query', 'primary', false).outcome, 'executed');
+  });
+
+  describe('ConnectionFencedError (pg-consul closed the socket of a fenced node)', () => {
+    const rows: [string, boolean, Phase, 'primary' | 'replica', string, boolean][] = [
+      ['fenced before send, primary', false, 'query', 'primary', 'not-executed', true],
+      ['fenced before send, replica', false, 'query', 'replica', 'not-executed', true],
+      ['fenced while connecting', true, 'acquire', 'primary', 'not-executed', true],
+      ['in flight on the primary', true, 'query', 'primary', 'unknown', false],
+      ['in flight on a replica', true, 'query', 'replica', 'unknown', true],
+    ];
+    for (const [name, sent, phase, role, outcome, retryable] of rows) {
+      it(`${name} → ${outcome}, ${retryable ? 'retried' : 'surfaced'}`, () => {
+        const c = classify(new ConnectionFencedError('h:1', 'gone', sent), phase, role, true);
+        assert.equal(c.outcome, outcome);
+        assert.equal(c.retryable, retryable);
+        assert.equal(c.refreshTopology, true);
+        assert.equal(c.invalidatesNode, false);
+      });
+    }
   });
 });

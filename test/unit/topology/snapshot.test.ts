@@ -4,6 +4,8 @@ import {
   applyUpdate,
   expireInvalidations,
   invalidateNode,
+  markReachable,
+  markUnreachable,
   nextInvalidationExpiry,
 } from '../../../lib/topology/snapshot.js';
 import { node, update } from '../../support/nodes.js';
@@ -121,5 +123,46 @@ describe('topology/snapshot', () => {
     const t = applyUpdate(EMPTY_TOPOLOGY, update(1, both, { ...both, id: 'x', role: 'replica', tags: ['replica'] }), 0);
     assert.equal(t.primary?.name, 'n1');
     assert.equal(t.replicas.length, 0);
+  });
+
+  describe('unreachable marks (dead-peer probe)', () => {
+    const t = applyUpdate(EMPTY_TOPOLOGY, update(5, P1, R2, R3), 0);
+
+    it('an unreachable primary is no candidate; an unreachable replica serves no reads', () => {
+      const a = markUnreachable(t, P1.address, 100, 'ETIMEDOUT');
+      assert.equal(a.primary, undefined);
+      assert.equal(a.version, t.version + 1);
+      assert.deepEqual(a.unreachable.get(P1.address), { since: 100, reason: 'ETIMEDOUT' });
+      const b = markUnreachable(a, R2.address, 200, 'no answer within 1000 ms');
+      assert.deepEqual(b.replicas.map((r) => r.name), ['n3']);
+      assert.deepEqual(b.readReplicas.map((r) => r.name), ['n3']);
+      assert.deepEqual(b.nodes.map((n) => n.name), ['n1', 'n2', 'n3'], 'still listed as discovery said');
+    });
+
+    it('marking twice, or a node not listed, changes nothing', () => {
+      const a = markUnreachable(t, P1.address, 100, 'x');
+      assert.equal(markUnreachable(a, P1.address, 200, 'y'), a);
+      assert.equal(markUnreachable(t, '127.0.0.1:9', 100, 'x'), t);
+      assert.equal(markReachable(t, P1.address, 100), t);
+    });
+
+    it('survives discovery answers that still list the node; dropped when the node leaves them', () => {
+      const a = markUnreachable(t, P1.address, 100, 'x');
+      const again = applyUpdate(a, update(6, P1, R2, R3), 200);
+      assert.equal(again, a, 'the same answer is no change');
+      assert.equal(again.primary, undefined);
+      const gone = applyUpdate(a, update(7, R2, R3), 300);
+      assert.equal(gone.unreachable.size, 0);
+      const back = applyUpdate(gone, update(8, P1, R2, R3), 400);
+      assert.equal(back.primary?.address, P1.address, 'a re-listed node starts reachable');
+    });
+
+    it('markReachable restores routing', () => {
+      const a = markUnreachable(t, R2.address, 100, 'x');
+      const b = markReachable(a, R2.address, 200);
+      assert.deepEqual(b.replicas.map((r) => r.name), ['n2', 'n3']);
+      assert.equal(b.unreachable.size, 0);
+      assert.ok(b.version > a.version);
+    });
   });
 });
