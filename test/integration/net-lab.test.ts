@@ -6,6 +6,7 @@ import pg from 'pg';
 import { NetLab } from '../../lib/testing/net-lab.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { freePort } from '../../lib/testing/free-port.js';
+import { bounded } from '../support/net-fault-fixture.js';
 
 /** What happens to a connect attempt within `ms`: 'connected', an error code, or 'pending' (nothing at all). */
 function connectOutcome(host: string, port: number, ms: number): Promise<string> {
@@ -27,16 +28,6 @@ async function connectOutcomeFrom(lab: NetLab, from: string, host: string, port:
   const script = `const s=require('node:net').connect(${port},'${host}');const t=setTimeout(()=>{console.log('pending');process.exit(0)},${ms});s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',(e)=>{console.log(e.code||e.message);process.exit(0)});`;
   const { stdout } = await lab.run(from, process.execPath, ['-e', script], { timeoutMs: ms + 10_000 });
   return stdout.trim();
-}
-
-/** The promise's value, or 'pending' when it has not settled within `ms` (the timer is cleared either way). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe('NetLab (network namespaces + veth pairs)', function () {
@@ -138,11 +129,11 @@ describe('NetLab + PgCluster: one node per namespace', function () {
     client.on('error', (e) => errors.push(e));
     await client.connect();
     lab.blackHole('node1');
-    const settled = await within(client.query('SELECT 1').then(() => 'answered', (e: Error) => `failed: ${e.message}`), 2_000);
+    const settled = await bounded(client.query('SELECT 1').then(() => 'answered', (e: Error) => `failed: ${e.message}`), 2_000);
     assert.equal(settled, 'pending');
     assert.deepEqual(errors, []);
     lab.heal('node1');
-    const after = await within(client.query('SELECT 1 AS x').then((r) => String(r.rows[0]?.x)), 15_000);
+    const after = await bounded(client.query('SELECT 1 AS x').then((r) => String(r.rows[0]?.x)), 15_000);
     assert.equal(after, '1', 'the query that was in the black hole completes after heal');
     await client.end();
   });
