@@ -4,6 +4,7 @@
 #   patroni         -> /usr/bin/patroni, /usr/bin/patronictl
 #   python3-consul  -> Patroni's Consul client
 #   haproxy         -> /usr/sbin/haproxy
+#   iproute2        -> ip (the network-fault lab: namespaces, veth pairs)
 # and makes sure the `postgres` OS user exists (PostgreSQL refuses to run as root).
 # Idempotent; prints nothing when everything is already present. Runs as root.
 set -euo pipefail
@@ -21,6 +22,7 @@ declare -A PROBE=(
   [postgresql-15]="$PG_BIN_DIR/initdb $PG_BIN_DIR/pg_ctl $PG_BIN_DIR/pg_basebackup $PG_BIN_DIR/postgres $PG_BIN_DIR/pg_rewind"
   [patroni]="/usr/bin/patroni /usr/bin/patronictl"
   [haproxy]="/usr/sbin/haproxy"
+  [iproute2]="/usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip"
 )
 
 missing=()
@@ -32,6 +34,10 @@ for pkg in postgresql-15 patroni haproxy; do
     fi
   done
 done
+# iproute2: any one of its usual paths will do.
+if ! command -v ip >/dev/null 2>&1; then
+  missing+=(iproute2)
+fi
 # Patroni runs /usr/bin/python3 (not whatever python3 is first in PATH).
 if ! /usr/bin/python3 -c 'import consul' >/dev/null 2>&1; then
   missing+=(python3-consul)
@@ -60,6 +66,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     rm -f /tmp/install-deps-"$pkg".log
   done
   # Re-check that what was installed provides what the tests use.
+  command -v ip >/dev/null 2>&1 || fail "iproute2 is installed but 'ip' is missing"
   for pkg in postgresql-15 patroni haproxy; do
     for f in ${PROBE[$pkg]}; do
       [ -x "$f" ] || fail "package '$pkg' is installed but $f is missing"

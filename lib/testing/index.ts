@@ -21,3 +21,6 @@ export { freePort, freePorts } from './free-port.js';
 export { findPgBin } from './pg-tools.js';
 export * from './workload.js';
 export * from './failover-drill.js';
+export { NetLab } from './net-lab.js';
+export type { NetLabOptions, NetLabRunResult } from './net-lab.js';
+export type { PgNetwork } from './pg-tools.js';

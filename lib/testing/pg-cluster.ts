@@ -23,7 +23,8 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePorts } from './free-port.js';
-import { chownToPostgres, findPgBin, makeOwnedTempDir, runCommand } from './pg-tools.js';
+import { chownToPostgres, findPgBin, LOOPBACK_NETWORK, makeOwnedTempDir, runCommand } from './pg-tools.js';
+import type { PgNetwork } from './pg-tools.js';
 import { pidExists, postmasterPid, processAlive, waitForExit } from './processes.js';
 
 /** Credentials and database of the password-authenticated application user. */
@@ -62,14 +63,19 @@ export interface PgClusterOptions {
   appUser?: PgAppUser;
   /** Extra or overriding `postgresql.conf` settings, e.g. `{ full_page_writes: 'on', wal_log_hints: 'on' }` to make pg_rewind usable. */
   settings?: Readonly<Record<string, string>>;
+  /**
+   * Where the nodes run (default: all on 127.0.0.1 here). With {@link NetLab.placement} each
+   * node listens on its own lab address and its postmaster runs in its own network namespace.
+   */
+  network?: PgNetwork;
 }
 
 /** One PostgreSQL instance of a {@link PgCluster}. */
 export interface PgNodeInfo {
   /** `node1` … `nodeN`; node1 is the first primary. */
   readonly name: string;
-  /** Always loopback. */
-  readonly host: '127.0.0.1';
+  /** Its address: 127.0.0.1 unless {@link PgClusterOptions.network} places it elsewhere. */
+  readonly host: string;
   /** TCP port it listens on. */
   readonly port: number;
   /** Its data directory. */
@@ -113,7 +119,11 @@ function sqlLiteral(v: string): string {
   return `'${v.replace(/'/g, "''")}'`;
 }
 
-function hbaConf(app: PgAppUser): string {
+function hbaConf(app: PgAppUser, clientCidr: string): string {
+  const extra =
+    clientCidr === '127.0.0.1/32'
+      ? []
+      : [`host    all          ${app.user}  ${clientCidr}   scram-sha-256`, `host    all          all     ${clientCidr}   trust`, `host    replication  all     ${clientCidr}   trust`];
   return [
     '# TYPE  DATABASE     USER    ADDRESS        METHOD',
     'local   all          all                    trust',
@@ -121,6 +131,7 @@ function hbaConf(app: PgAppUser): string {
     `host    all          ${app.user}  127.0.0.1/32   scram-sha-256`,
     'host    all          all     127.0.0.1/32   trust',
     'host    replication  all     127.0.0.1/32   trust',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -192,9 +203,10 @@ export class PgCluster {
   #startupMs = 0;
   readonly #log: (line: string) => void;
   readonly #settings: Readonly<Record<string, string>>;
+  readonly #network: PgNetwork;
   #destroying: Promise<void> | undefined;
 
-  private constructor(baseDir: string, pgBin: string, nodes: PgNodeInfo[], appUser: PgAppUser, log: (line: string) => void, settings: Readonly<Record<string, string>>) {
+  private constructor(baseDir: string, pgBin: string, nodes: PgNodeInfo[], appUser: PgAppUser, log: (line: string) => void, settings: Readonly<Record<string, string>>, network: PgNetwork) {
     this.baseDir = baseDir;
     this.pgBin = pgBin;
     this.nodes = Object.freeze(nodes.map((n) => Object.freeze(n)));
@@ -202,6 +214,7 @@ export class PgCluster {
     this.#primary = nodes[0]?.name ?? 'node1';
     this.#log = log;
     this.#settings = settings;
+    this.#network = network;
   }
 
   /**
@@ -224,8 +237,9 @@ export class PgCluster {
     const count = replicas + 1;
     const ports = options.basePort === undefined ? await freePorts(count) : Array.from({ length: count }, (_, i) => (options.basePort ?? 0) + i);
     const baseDir = await makeOwnedTempDir('pg-cluster-', options.baseDir);
-    const nodes: PgNodeInfo[] = ports.map((port, i) => ({ name: `node${i + 1}`, host: '127.0.0.1', port, dataDir: join(baseDir, `node${i + 1}`) }));
-    const cluster = new PgCluster(baseDir, pgBin, nodes, appUser, options.log ?? (() => {}), options.settings ?? {});
+    const network = options.network ?? LOOPBACK_NETWORK;
+    const nodes: PgNodeInfo[] = ports.map((port, i) => ({ name: `node${i + 1}`, host: network.address(`node${i + 1}`), port, dataDir: join(baseDir, `node${i + 1}`) }));
+    const cluster = new PgCluster(baseDir, pgBin, nodes, appUser, options.log ?? (() => {}), options.settings ?? {}, network);
     installExitHook();
     live.add(cluster);
     try {
@@ -275,7 +289,7 @@ export class PgCluster {
     if (this.isRunning(name)) return;
     await this.#clearStaleLocks(node);
     try {
-      await this.#pg('pg_ctl', ['start', '-D', node.dataDir, '-l', this.#logFile(name), '-w', '-t', '60', '-s']);
+      await this.#pg('pg_ctl', ['start', '-D', node.dataDir, '-l', this.#logFile(name), '-w', '-t', '60', '-s'], this.#network.commandPrefix(name));
     } catch (err) {
       throw new Error(`${name} did not start: ${(err as Error).message}\n--- ${name} log ---\n${await this.serverLog(name, 15)}`, { cause: err });
     }
@@ -380,7 +394,7 @@ export class PgCluster {
     const [fpw] = await this.query(primary, 'SHOW full_page_writes');
     if (existsSync(node.dataDir) && fpw?.['full_page_writes'] === 'on') {
       try {
-        await this.#pg('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=127.0.0.1 port=${this.node(primary).port} user=postgres dbname=postgres`]);
+        await this.#pg('pg_rewind', ['--target-pgdata', node.dataDir, '--source-server', `host=${this.node(primary).host} port=${this.node(primary).port} user=postgres dbname=postgres`]);
         await this.#configureStandby(name, primary);
         await this.start(name);
         await this.#waitStreaming(primary, [name], 15_000);
@@ -465,8 +479,8 @@ export class PgCluster {
     if (primary === undefined) throw new Error('no nodes');
     await this.#pg('initdb', ['-D', primary.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '-N', '--no-instructions']);
     await appendFile(join(primary.dataDir, 'postgresql.conf'), fastSettings(this.baseDir, this.#settings));
-    await this.#writeOwned(join(primary.dataDir, 'pg_hba.conf'), hbaConf(this.appUser));
-    await this.#writeOwned(join(primary.dataDir, NODE_CONF), `port = ${primary.port}\n`);
+    await this.#writeOwned(join(primary.dataDir, 'pg_hba.conf'), hbaConf(this.appUser, this.#network.clientCidr));
+    await this.#writeOwned(join(primary.dataDir, NODE_CONF), this.#nodeConf(primary));
     await this.start(primary.name);
     const app = this.appUser;
     await this.query(primary.name, `CREATE ROLE ${app.user} LOGIN PASSWORD ${sqlLiteral(app.password)}`);
@@ -494,7 +508,7 @@ export class PgCluster {
   /** Writes the node's port, `standby.signal` and `primary_conninfo` (in postgresql.auto.conf). */
   async #configureStandby(name: string, primary: string): Promise<void> {
     const node = this.node(name);
-    await this.#writeOwned(join(node.dataDir, NODE_CONF), `port = ${node.port}\n`);
+    await this.#writeOwned(join(node.dataDir, NODE_CONF), this.#nodeConf(node));
     await this.#writeOwned(join(node.dataDir, 'standby.signal'), '');
     const autoConf = join(node.dataDir, 'postgresql.auto.conf');
     let text = '';
@@ -508,8 +522,13 @@ export class PgCluster {
     await this.#writeOwned(autoConf, `${kept.join('\n')}\n`);
   }
 
+  /** The node's own settings (port, and its listen address when it is not on loopback). */
+  #nodeConf(node: PgNodeInfo): string {
+    return `port = ${node.port}\n${node.host === '127.0.0.1' ? '' : `listen_addresses = ${confValue(node.host)}\n`}`;
+  }
+
   #conninfo(name: string, primary: string): string {
-    return `host=127.0.0.1 port=${this.node(primary).port} user=postgres application_name=${name}`;
+    return `host=${this.node(primary).host} port=${this.node(primary).port} user=postgres application_name=${name}`;
   }
 
   /**
@@ -561,7 +580,7 @@ export class PgCluster {
     await chownToPostgres(path);
   }
 
-  #pg(tool: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-    return runCommand(join(this.pgBin, tool), args, { asPostgres: true, cwd: this.baseDir, log: this.#log });
+  #pg(tool: string, args: string[], prefix: readonly string[] = []): Promise<{ stdout: string; stderr: string }> {
+    return runCommand(join(this.pgBin, tool), args, { asPostgres: true, cwd: this.baseDir, log: this.#log, prefix });
   }
 }

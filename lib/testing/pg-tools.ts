@@ -124,7 +124,25 @@ export interface RunCommandOptions {
   timeoutMs?: number;
   /** Receives one line per command run. */
   log?: ((line: string) => void) | undefined;
+  /** Argv run in front of the command (before `runuser`), e.g. `['ip', 'netns', 'exec', 'ns1']`. */
+  prefix?: readonly string[] | undefined;
 }
+
+/**
+ * Where the nodes of a PgCluster / PatroniLab run when they are not all on 127.0.0.1 in
+ * this network namespace — e.g. {@link NetLab.placement}: one network namespace per node.
+ */
+export interface PgNetwork {
+  /** The address node `name` listens on and is reached at. */
+  address(name: string): string;
+  /** Argv that runs a command in the node's network namespace (empty: here). */
+  commandPrefix(name: string): readonly string[];
+  /** CIDR clients (the test process, the other nodes) connect from, for pg_hba.conf. */
+  readonly clientCidr: string;
+}
+
+/** The default placement: every node on 127.0.0.1 here. */
+export const LOOPBACK_NETWORK: PgNetwork = Object.freeze({ address: () => '127.0.0.1', commandPrefix: () => [], clientCidr: '127.0.0.1/32' });
 
 /**
  * Environment for child processes: this process's, minus libpq's `PG*` variables (they could
@@ -153,8 +171,10 @@ export function asPostgresArgv(file: string, args: readonly string[]): [string, 
  * @throws Error `"<cmd> failed (exit N): <last lines of stderr>"`.
  */
 export function runCommand(file: string, args: readonly string[], options: RunCommandOptions = {}): Promise<{ stdout: string; stderr: string }> {
-  const [cmd, argv] = options.asPostgres === true ? asPostgresArgv(file, args) : [file, [...args]];
-  options.log?.(`$ ${basename(file)} ${args.join(' ')}`);
+  const [inner, innerArgv] = options.asPostgres === true ? asPostgresArgv(file, args) : [file, [...args]];
+  const prefix = options.prefix ?? [];
+  const [cmd, argv] = prefix.length === 0 ? [inner, innerArgv] : [prefix[0] ?? inner, [...prefix.slice(1), inner, ...innerArgv]];
+  options.log?.(`$ ${prefix.length === 0 ? '' : `${prefix.join(' ')} `}${basename(file)} ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
     execFile(
       cmd,
