@@ -32,6 +32,12 @@ export interface ConsulGetOptions {
   /** Overall deadline for the whole exchange (connect, headers and body), in ms. */
   readonly timeoutMillis: number;
   /**
+   * Deadline for establishing a new connection (TCP connect, plus the TLS handshake for
+   * https), in ms; 0 or absent = none (only `timeoutMillis` applies). A reused keep-alive
+   * connection is not timed by it.
+   */
+  readonly connectTimeoutMillis?: number | undefined;
+  /**
    * Connection pool to use, e.g. from {@link createConsulAgent} (keep-alive). Without one,
    * every request opens and closes its own connection.
    */
@@ -65,8 +71,35 @@ export interface ConsulResponse {
   readonly body: unknown;
 }
 
-/** Default cap on a Consul answer's size: 64 MiB. */
-export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Default cap on a Consul answer's size: 8 MiB (a health answer for a Patroni cluster is a
+ * few KiB per node; a KV prefix a few KiB per member). A larger answer is refused — from its
+ * `Content-Length` before reading, else as soon as the bytes received pass the cap — and
+ * never buffered whole.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Consul asked the client to slow down: it answered 429 (or 503). `retryAfter` is its raw
+ * `Retry-After` header, if any (seconds or an HTTP-date); the discovery loop honours it.
+ */
+export class ConsulThrottleError extends DiscoveryError {
+  /** The raw `Retry-After` header, `undefined` when absent. */
+  readonly retryAfter: string | undefined;
+  /**
+   * @param message description (secret-free)
+   * @param status 429 or 503
+   * @param retryAfter the raw `Retry-After` header
+   */
+  constructor(message: string, status: number, retryAfter: string | undefined) {
+    super(message, { status });
+    this.name = 'ConsulThrottleError';
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Most bytes of an error answer (non-2xx) read before it is refused: it is only quoted. */
+export const MAX_ERROR_BODY_BYTES = 4096;
 
 /** Longest excerpt of Consul's own body text quoted in an error message. */
 export const MAX_ERROR_BODY_CHARS = 200;
@@ -270,6 +303,7 @@ export function consulGet(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearConnectTimer();
       opts.signal.removeEventListener('abort', onAbort);
       outcome();
     };
@@ -281,8 +315,26 @@ export function consulGet(
         : new DiscoveryError(`${label} to Consul at ${where} failed: ${errorCode(err)}`, { cause: err });
 
     const req = (plan.protocol === 'https:' ? https : http).request(plan.options);
-    // A reused keep-alive socket was ref()ed by the agent just before this event.
-    if (opts.unref !== false) req.on('socket', (socket: Socket) => socket.unref());
+    let connectTimer: NodeJS.Timeout | undefined;
+    const clearConnectTimer = (): void => {
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
+      connectTimer = undefined;
+    };
+    req.on('socket', (socket: Socket) => {
+      // A reused keep-alive socket was ref()ed by the agent just before this event.
+      if (opts.unref !== false) socket.unref();
+      const connectMillis = opts.connectTimeoutMillis ?? 0;
+      if (connectMillis > 0 && socket.connecting) {
+        connectTimer = setTimeout(() => {
+          const error = new DiscoveryError(`${label} to Consul at ${where}: no connection within ${connectMillis} ms`);
+          fail(error);
+          req.destroy(error);
+        }, connectMillis);
+        connectTimer.unref();
+        socket.once(plan.protocol === 'https:' ? 'secureConnect' : 'connect', clearConnectTimer);
+        socket.once('close', clearConnectTimer);
+      }
+    });
     req.on('error', (err) => fail(asDiscoveryError(err)));
 
     const onAbort = (): void => {
@@ -303,28 +355,52 @@ export function consulGet(
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('error', (err) => fail(asDiscoveryError(err)));
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBodyBytes) {
+        const error = new DiscoveryError(`${label} to Consul at ${where}: answer of ${declared} bytes is larger than ${maxBodyBytes} bytes`, { status });
+        fail(error);
+        req.destroy(error);
+        return;
+      }
+      const statusError = (text: string): DiscoveryError => {
+        const excerpt = bodyExcerpt(text, config);
+        const message = `Consul at ${where} answered ${status} to ${label}${excerpt ? `: ${excerpt}` : ''}`;
+        return status === 429 || status === 503 ? new ConsulThrottleError(message, status, res.headers['retry-after']) : new DiscoveryError(message, { status });
+      };
+      const ok = status >= 200 && status <= 299;
+      const notFound = status === 404 && opts.acceptNotFound === true;
       res.on('data', (chunk: Buffer) => {
+        if (settled) return;
         size += chunk.length;
+        if (!ok && !notFound) {
+          // An error answer is only quoted: keep its start, and do not wait for the rest.
+          chunks.push(chunk);
+          if (size > MAX_ERROR_BODY_BYTES) {
+            const error = statusError(Buffer.concat(chunks, size).toString('utf8'));
+            fail(error);
+            req.destroy(error);
+          }
+          return;
+        }
         if (size > maxBodyBytes) {
           const error = new DiscoveryError(`${label} to Consul at ${where}: answer larger than ${maxBodyBytes} bytes`, { status });
           fail(error);
           req.destroy(error);
           return;
         }
-        chunks.push(chunk);
+        if (!notFound) chunks.push(chunk);
       });
       res.on('close', () => {
         if (!res.complete) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
       });
       res.on('end', () => {
-        if (status === 404 && opts.acceptNotFound === true) {
+        if (notFound) {
           succeed({ status, headers: flattenHeaders(res.headers), body: null });
           return;
         }
         const text = Buffer.concat(chunks, size).toString('utf8');
-        if (status < 200 || status > 299) {
-          const excerpt = bodyExcerpt(text, config);
-          fail(new DiscoveryError(`Consul at ${where} answered ${status} to ${label}${excerpt ? `: ${excerpt}` : ''}`, { status }));
+        if (!ok) {
+          fail(statusError(text));
           return;
         }
         let body: unknown;
