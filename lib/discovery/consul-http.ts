@@ -215,6 +215,35 @@ export function createConsulAgent(config: ConsulConfig): http.Agent {
 }
 
 /**
+ * Destroys an agent from {@link createConsulAgent} and resolves once each of its sockets
+ * (in use or kept alive) is closed — at most `boundMillis` later — so whoever awaits it
+ * leaves no socket behind.
+ *
+ * @param agent the agent
+ * @param boundMillis longest wait for the sockets' `close` (default 1000)
+ * @returns resolves when every socket closed, or after the bound
+ *
+ * @example
+ * ```ts
+ * await destroyConsulAgent(agent);
+ * ```
+ */
+export async function destroyConsulAgent(agent: http.Agent, boundMillis = 1_000): Promise<void> {
+  const sockets = [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)].flat().filter((s): s is Socket => s !== undefined && !s.closed);
+  agent.destroy();
+  if (sockets.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))))),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, boundMillis);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * A printable, secret-free excerpt of a body Consul sent: control characters replaced,
  * whitespace collapsed, the token and basic-auth password redacted, truncated to `max`.
  *
@@ -303,6 +332,7 @@ export function consulGet(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(giveUpTimer);
       clearConnectTimer();
       opts.signal.removeEventListener('abort', onAbort);
       outcome();
@@ -327,26 +357,40 @@ export function consulGet(
       if (connectMillis > 0 && socket.connecting) {
         connectTimer = setTimeout(() => {
           const error = new DiscoveryError(`${label} to Consul at ${where}: no connection within ${connectMillis} ms`);
-          fail(error);
-          req.destroy(error);
+          abortWith(error);
         }, connectMillis);
         connectTimer.unref();
         socket.once(plan.protocol === 'https:' ? 'secureConnect' : 'connect', clearConnectTimer);
         socket.once('close', clearConnectTimer);
       }
     });
-    req.on('error', (err) => fail(asDiscoveryError(err)));
+    // Giving up (timeout, abort, oversized answer): destroy the request and settle once its
+    // socket is really closed, so a caller that awaits us (stop(), end()) leaves no socket behind.
+    let giveUp: DiscoveryError | undefined;
+    let giveUpTimer: NodeJS.Timeout | undefined;
+    const abortWith = (error: DiscoveryError): void => {
+      if (settled || giveUp !== undefined) return;
+      giveUp = error;
+      clearTimeout(timer);
+      clearConnectTimer();
+      req.once('close', () => fail(error));
+      // 'close' follows destroy() within a tick or two; never wait on it unbounded.
+      giveUpTimer = setTimeout(() => fail(error), 1_000);
+      giveUpTimer.unref();
+      req.destroy(error);
+    };
+    req.on('error', (err) => {
+      if (giveUp === undefined) fail(asDiscoveryError(err));
+    });
 
     const onAbort = (): void => {
       const error = new DiscoveryError(`${label} to Consul at ${where} aborted`, { cause: opts.signal.reason });
-      fail(error);
-      req.destroy(error);
+      abortWith(error);
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => {
       const error = new DiscoveryError(`${label} to Consul at ${where} timed out after ${opts.timeoutMillis} ms`);
-      fail(error);
-      req.destroy(error);
+      abortWith(error);
     }, opts.timeoutMillis);
     timer.unref();
 
@@ -354,12 +398,13 @@ export function consulGet(
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let size = 0;
-      res.on('error', (err) => fail(asDiscoveryError(err)));
+      res.on('error', (err) => {
+        if (giveUp === undefined) fail(asDiscoveryError(err));
+      });
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBodyBytes) {
         const error = new DiscoveryError(`${label} to Consul at ${where}: answer of ${declared} bytes is larger than ${maxBodyBytes} bytes`, { status });
-        fail(error);
-        req.destroy(error);
+        abortWith(error);
         return;
       }
       const statusError = (text: string): DiscoveryError => {
@@ -370,28 +415,26 @@ export function consulGet(
       const ok = status >= 200 && status <= 299;
       const notFound = status === 404 && opts.acceptNotFound === true;
       res.on('data', (chunk: Buffer) => {
-        if (settled) return;
+        if (settled || giveUp !== undefined) return;
         size += chunk.length;
         if (!ok && !notFound) {
           // An error answer is only quoted: keep its start, and do not wait for the rest.
           chunks.push(chunk);
           if (size > MAX_ERROR_BODY_BYTES) {
             const error = statusError(Buffer.concat(chunks, size).toString('utf8'));
-            fail(error);
-            req.destroy(error);
+            abortWith(error);
           }
           return;
         }
         if (size > maxBodyBytes) {
           const error = new DiscoveryError(`${label} to Consul at ${where}: answer larger than ${maxBodyBytes} bytes`, { status });
-          fail(error);
-          req.destroy(error);
+          abortWith(error);
           return;
         }
         if (!notFound) chunks.push(chunk);
       });
       res.on('close', () => {
-        if (!res.complete) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
+        if (!res.complete && giveUp === undefined) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
       });
       res.on('end', () => {
         if (notFound) {

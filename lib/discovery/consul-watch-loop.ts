@@ -12,7 +12,7 @@ import type { DiscoveryListener } from './discovery-source.js';
 import { nextIndex, parseConsulIndex, shouldWait } from './blocking-index.js';
 import { describeConsulConfig } from './consul-config.js';
 import type { ConsulConfig } from './consul-config.js';
-import { ConsulThrottleError, consulGet, createConsulAgent } from './consul-http.js';
+import { ConsulThrottleError, consulGet, createConsulAgent, destroyConsulAgent } from './consul-http.js';
 import type { ConsulGetOptions, ConsulQuery, ConsulResponse } from './consul-http.js';
 import { RequestBudget, publishDiscoveryRequest } from './request-budget.js';
 import { classifyIndex, paceNextRequest, parseRetryAfter, rateLimitRemaining } from './request-pacing.js';
@@ -275,13 +275,11 @@ export class ConsulWatchLoop {
     this.#timer = undefined;
     const flight = this.#inFlight;
     flight?.controller.abort(new DiscoveryError('discovery source stopped'));
-    // Destroy the agent at once too: a socket that is still connecting, or one the transport
-    // has not handed over yet, goes with it.
-    this.#agent?.destroy();
     this.#stopping = (async () => {
       if (flight !== undefined) await flight.done;
-      this.#agent?.destroy();
+      const agent = this.#agent;
       this.#agent = undefined;
+      if (agent !== undefined) await destroyConsulAgent(agent);
       this.log('debug', `stopped ${this.#spec.what}`);
     })();
     return this.#stopping;
