@@ -24,7 +24,7 @@ export const DISCOVERY_REQUEST_CHANNEL = 'pg-consul:discovery:request';
  * ```
  */
 export interface DiscoveryRequestMessage {
-  /** The {@link RequestBudget} id: one per Pool (all loops of a Pool share it). */
+  /** The request budget id: one per Pool (all loops of a Pool share it). */
   readonly budgetId: number;
   /** Request path, e.g. `/v1/health/service/pglab` (no query string). */
   readonly endpoint: string;

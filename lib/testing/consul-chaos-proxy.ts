@@ -96,6 +96,28 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
+ * The most events within any window of `millis` (e.g. the peak requests in one second).
+ *
+ * @param arrivals event times, ascending
+ * @param millis window length
+ * @returns the largest count
+ *
+ * @example
+ * ```ts
+ * maxInWindow([0, 100, 999, 1000], 1_000); // 3
+ * ```
+ */
+export function maxInWindow(arrivals: readonly number[], millis: number): number {
+  let best = 0;
+  let from = 0;
+  for (let to = 0; to < arrivals.length; to++) {
+    while ((arrivals[to] ?? 0) - (arrivals[from] ?? 0) >= millis) from++;
+    best = Math.max(best, to - from + 1);
+  }
+  return best;
+}
+
+/**
  * The proxy. Close it with {@link ConsulChaosProxy.close}: that ends every server, socket
  * and timer it holds.
  *

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Pool } from '../../lib/index.js';
-import { ConsulChaosProxy } from '../../lib/testing/consul-chaos-proxy.js';
+import { ConsulChaosProxy, maxInWindow } from '../../lib/testing/consul-chaos-proxy.js';
 import type { ChaosFault } from '../../lib/testing/consul-chaos-proxy.js';
 import { useClusterFixture } from '../support/cluster-fixture.js';
 
@@ -28,17 +28,6 @@ function gcIfPossible(): void {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as (() => void) | undefined;
   gc?.();
-}
-
-/** Most arrivals within any window of `millis`. */
-function maxInWindow(arrivals: readonly number[], millis: number): number {
-  let best = 0;
-  let from = 0;
-  for (let to = 0; to < arrivals.length; to++) {
-    while ((arrivals[to] ?? 0) - (arrivals[from] ?? 0) >= millis) from++;
-    best = Math.max(best, to - from + 1);
-  }
-  return best;
 }
 
 interface Worker {
