@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ConsulFuzzConfig } from './consul-fuzz.js';
+
 /** How much the benchmarks do. */
 export type BenchMode = 'smoke' | 'quick' | 'full';
 
@@ -55,6 +57,8 @@ export interface BenchConfig {
     /** Hard time limit of the soak, ms (it stops by itself, reporting what it did). */
     readonly timeLimitMillis: number;
   };
+  /** Consul fuzz (`bench/consul-fuzz.ts`): Pools and phase lengths. */
+  readonly consulFuzz: ConsulFuzzConfig;
 }
 
 const CONFIGS: Readonly<Record<BenchMode, BenchConfig>> = {
@@ -63,18 +67,21 @@ const CONFIGS: Readonly<Record<BenchMode, BenchConfig>> = {
     overhead: { rounds: 2, roundMillis: 60, maxOpsPerRound: 2_000, warmupMillis: 30, concurrencies: [1, 8, 32] },
     failover: { kinds: ['switchover'], steadyMillis: 500, recoveryTimeoutMillis: 4_000, settleMillis: 200, intervalMillis: 5 },
     soak: { queries: 1_500, failovers: 1, concurrency: 4, timeLimitMillis: 20_000 },
+    consulFuzz: { pools: 3, seed: 15, phases: { fuzz: 1_500, errors: 3_000, churn: 1_500, hang: 500 } },
   },
   quick: {
     mode: 'quick',
     overhead: { rounds: 15, roundMillis: 200, maxOpsPerRound: 100_000, warmupMillis: 150, concurrencies: [1, 8, 32] },
     failover: { kinds: ['switchover', 'kill-postgres'], steadyMillis: 3_000, recoveryTimeoutMillis: 20_000, settleMillis: 1_000, intervalMillis: 5 },
     soak: { queries: 40_000, failovers: 3, concurrency: 8, timeLimitMillis: 45_000 },
+    consulFuzz: { pools: 6, seed: 15, phases: { fuzz: 28_000, errors: 20_000, churn: 10_000, hang: 5_000 } },
   },
   full: {
     mode: 'full',
     overhead: { rounds: 41, roundMillis: 300, maxOpsPerRound: 1_000_000, warmupMillis: 300, concurrencies: [1, 8, 32] },
     failover: { kinds: ['switchover', 'kill-postgres', 'kill-patroni'], steadyMillis: 10_000, recoveryTimeoutMillis: 30_000, settleMillis: 2_000, intervalMillis: 5 },
     soak: { queries: 1_000_000, failovers: 50, concurrency: 16, timeLimitMillis: 900_000 },
+    consulFuzz: { pools: 6, seed: 15, phases: { fuzz: 120_000, errors: 60_000, churn: 30_000, hang: 10_000 } },
   },
 };
 
@@ -85,7 +92,7 @@ export function configFor(mode: BenchMode): BenchConfig {
 
 /**
  * Parses the command line: `--smoke`, `--quick` (default) or `--full`; `--only=a,b` runs a
- * subset of `overhead`, `failover`, `soak`; `--out=DIR` writes results elsewhere.
+ * subset of `overhead`, `failover`, `soak`, `consul-fuzz`; `--out=DIR` writes results elsewhere.
  */
 export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set<string>; outDir: string | undefined } {
   let mode: BenchMode = 'quick';
@@ -95,8 +102,8 @@ export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set
     if (a === '--smoke' || a === '--quick' || a === '--full') mode = a.slice(2) as BenchMode;
     else if (a.startsWith('--only=')) for (const p of a.slice(7).split(',')) only.add(p.trim());
     else if (a.startsWith('--out=')) outDir = a.slice(6);
-    else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak, --out=DIR)`);
+    else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak,consul-fuzz, --out=DIR)`);
   }
-  for (const p of only) if (!['overhead', 'failover', 'soak'].includes(p)) throw new Error(`--only: unknown part ${p}`);
+  for (const p of only) if (!['overhead', 'failover', 'soak', 'consul-fuzz'].includes(p)) throw new Error(`--only: unknown part ${p}`);
   return { mode, only, outDir };
 }

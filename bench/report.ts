@@ -3,6 +3,7 @@
  * @module
  */
 import type { BenchMode } from './config.js';
+import type { ConsulFuzzResult } from './consul-fuzz.js';
 import type { FailoverResult } from './failover.js';
 import type { OverheadResult } from './overhead.js';
 import type { SoakResult } from './soak.js';
@@ -32,6 +33,8 @@ export interface BenchResults {
   readonly failover: FailoverResult | null;
   /** Soak (null when skipped). */
   readonly soak: SoakResult | null;
+  /** Consul fuzz (null when skipped; absent in results written before it existed). */
+  readonly consulFuzz?: ConsulFuzzResult | null;
 }
 
 function ms(x: number | null | undefined): string {
@@ -142,6 +145,23 @@ export function markdownSummary(r: BenchResults): string {
     for (const p of s.samples) out.push(`| ${p.label} | ${(p.heapUsedAfterGc / 1048576).toFixed(2)} | ${Object.entries(p.resources).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} |`);
     out.push('');
     out.push(`Failed statements by kind: ${kinds(s.errorsByKind)}. Process exited by itself after \`end()\`: **${s.exitedByItself ? 'yes' : 'no'}**${s.exitMillisAfterEnd === null ? '' : ` (${s.exitMillisAfterEnd} ms after the report)`}.`);
+    out.push('');
+  }
+  if (r.consulFuzz) {
+    const c = r.consulFuzz;
+    out.push('## Consul fuzz');
+    out.push('');
+    out.push(`${c.config.pools} Pools, each on its own port of a seeded mutating proxy (seed ${c.config.seed}) in front of the Consul double; real PostgreSQL behind the good answers. Requests per Pool as the proxy saw them. Goals: ≤ 1 request/s per Pool after 5 s of errors, ≤ 10/s under valid index churn (docs/consul-requests.md).`);
+    out.push('');
+    out.push('| phase | s | requests/s per Pool | after 5 s | most in any 1 s | queries ok / rejected | longest query (ms) | heap after GC (MB) |');
+    out.push('|---|---:|---|---|---|---|---:|---:|');
+    for (const p of c.phases) {
+      out.push(
+        `| ${p.phase} | ${(p.millis / 1000).toFixed(1)} | ${p.perPool.map((x) => x.perSecond.toFixed(2)).join(' ')} | ${p.perPool.map((x) => (x.perSecondAfter5s === null ? '—' : x.perSecondAfter5s.toFixed(2))).join(' ')} | ${p.perPool.map((x) => x.max1s).join(' ')} | ${num(p.settled)} / ${num(p.rejected)} | ${p.longestQueryMillis} | ${p.heapMb ?? '—'} |`,
+      );
+    }
+    out.push('');
+    out.push(`end() of all Pools: ${c.endMillis} ms; Consul connections open afterwards: ${c.openConnectionsAfterEnd}.`);
     out.push('');
   }
   return `${out.join('\n')}\n`;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak] [--out=DIR]`
+ * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak,consul-fuzz] [--out=DIR]`
  *
  * Runs the overhead, failover (with Consul / REST load) and soak benchmarks and writes
  * `latest.json`, `latest.md`, timestamped copies of both and `failover-timeline.svg` to
@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFor, parseArgs } from './config.js';
 import type { BenchMode } from './config.js';
+import { runConsulFuzz } from './consul-fuzz.js';
 import { runFailover } from './failover.js';
 import { runOverhead } from './overhead.js';
 import { markdownSummary } from './report.js';
@@ -66,7 +67,8 @@ export async function runBenchmarks(mode: BenchMode, only: ReadonlySet<string> =
   const soak = wants('soak')
     ? await runSoakInChild({ ...config.soak, reduced: mode !== 'full' }, log)
     : null;
-  return { schema: 1, mode, startedAt: new Date(started).toISOString(), durationMillis: Date.now() - started, environment, overhead, failover, soak };
+  const consulFuzz = wants('consul-fuzz') ? await runConsulFuzz(config.consulFuzz, log) : null;
+  return { schema: 1, mode, startedAt: new Date(started).toISOString(), durationMillis: Date.now() - started, environment, overhead, failover, soak, consulFuzz };
 }
 
 async function writeAtomically(path: string, body: string): Promise<void> {

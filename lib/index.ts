@@ -20,6 +20,9 @@ export type { TopologySnapshot, InvalidatedNode, UnreachableNode } from './topol
 export type { DiscoveredNode, NodeRole, TopologyUpdate } from './topology/node.js';
 export type { ReadFallback } from './topology/select.js';
 export type { DiscoverySource, DiscoveryListener } from './discovery/discovery-source.js';
+export { DISCOVERY_REQUEST_CHANNEL } from './discovery/request-budget.js';
+export type { DiscoveryRequestMessage } from './discovery/request-budget.js';
+export type { IndexProgress, PacingReason } from './discovery/request-pacing.js';
 export {
   PgConsulError,
   NoPrimaryError,

@@ -130,6 +130,12 @@ export interface ConsulOptions {
    * `waitSeconds` plus Consul's jitter (wait/16), in milliseconds. Default 10000.
    */
   requestTimeoutMillis?: number;
+  /**
+   * Connect timeout of every Consul request (TCP connect, plus the TLS handshake for https),
+   * in milliseconds. `0` = no connect timeout of its own (the request timeout still bounds
+   * the request). Default 2000.
+   */
+  connectTimeoutMillis?: number;
 }
 
 /**
@@ -279,6 +285,8 @@ export interface ResolvedOptions {
   readonly waitSeconds: number;
   /** Non-blocking request timeout and blocking-request slack, ms. */
   readonly requestTimeoutMillis: number;
+  /** Connect timeout of Consul requests, ms (0 = none). */
+  readonly consulConnectTimeoutMillis: number;
   /** Retry budget during a failover, ms (0 = no retry). */
   readonly failoverTimeoutMillis: number;
   /** Tags that make an entry a primary. */
@@ -317,6 +325,7 @@ export const DEFAULTS = Object.freeze({
   consistency: 'default',
   waitSeconds: 300,
   requestTimeoutMillis: 10_000,
+  consulConnectTimeoutMillis: 2_000,
   failoverTimeoutMillis: 30_000,
   primaryTags: Object.freeze(['primary', 'master']),
   replicaTags: Object.freeze(['replica']),
@@ -391,6 +400,7 @@ const CONSUL_KEYS: ReadonlySet<string> = new Set<keyof ConsulOptions>([
   'near',
   'waitSeconds',
   'requestTimeoutMillis',
+  'connectTimeoutMillis',
 ]);
 
 /** Where a value came from, for error messages. */
@@ -824,6 +834,7 @@ interface ResolvedConsul {
   readonly config: ConsulConfig;
   readonly waitSeconds: number;
   readonly requestTimeoutMillis: number;
+  readonly connectTimeoutMillis: number;
 }
 
 function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): ResolvedConsul {
@@ -900,7 +911,11 @@ function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): ResolvedCo
     c.requestTimeoutMillis === undefined
       ? DEFAULTS.requestTimeoutMillis
       : integer(c.requestTimeoutMillis, option('consul.requestTimeoutMillis'), 1, MAX_TIMER_MILLIS);
-  return { config: deepFreeze(config), waitSeconds, requestTimeoutMillis };
+  const connectTimeoutMillis =
+    c.connectTimeoutMillis === undefined
+      ? DEFAULTS.consulConnectTimeoutMillis
+      : integer(c.connectTimeoutMillis, option('consul.connectTimeoutMillis'), 0, MAX_TIMER_MILLIS);
+  return { config: deepFreeze(config), waitSeconds, requestTimeoutMillis, connectTimeoutMillis };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1073,6 +1088,7 @@ export function resolveOptions(
     consul: consul.config,
     waitSeconds: consul.waitSeconds,
     requestTimeoutMillis: consul.requestTimeoutMillis,
+    consulConnectTimeoutMillis: consul.connectTimeoutMillis,
     failoverTimeoutMillis,
     primaryTags: Object.freeze([...primaryTags]),
     replicaTags: Object.freeze([...replicaTags]),

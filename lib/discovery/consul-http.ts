@@ -32,6 +32,12 @@ export interface ConsulGetOptions {
   /** Overall deadline for the whole exchange (connect, headers and body), in ms. */
   readonly timeoutMillis: number;
   /**
+   * Deadline for establishing a new connection (TCP connect, plus the TLS handshake for
+   * https), in ms; 0 or absent = none (only `timeoutMillis` applies). A reused keep-alive
+   * connection is not timed by it.
+   */
+  readonly connectTimeoutMillis?: number | undefined;
+  /**
    * Connection pool to use, e.g. from {@link createConsulAgent} (keep-alive). Without one,
    * every request opens and closes its own connection.
    */
@@ -65,8 +71,35 @@ export interface ConsulResponse {
   readonly body: unknown;
 }
 
-/** Default cap on a Consul answer's size: 64 MiB. */
-export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Default cap on a Consul answer's size: 8 MiB (a health answer for a Patroni cluster is a
+ * few KiB per node; a KV prefix a few KiB per member). A larger answer is refused — from its
+ * `Content-Length` before reading, else as soon as the bytes received pass the cap — and
+ * never buffered whole.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Consul asked the client to slow down: it answered 429 (or 503). `retryAfter` is its raw
+ * `Retry-After` header, if any (seconds or an HTTP-date); the discovery loop honours it.
+ */
+export class ConsulThrottleError extends DiscoveryError {
+  /** The raw `Retry-After` header, `undefined` when absent. */
+  readonly retryAfter: string | undefined;
+  /**
+   * @param message description (secret-free)
+   * @param status 429 or 503
+   * @param retryAfter the raw `Retry-After` header
+   */
+  constructor(message: string, status: number, retryAfter: string | undefined) {
+    super(message, { status });
+    this.name = 'ConsulThrottleError';
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Most bytes of an error answer (non-2xx) read before it is refused: it is only quoted. */
+export const MAX_ERROR_BODY_BYTES = 4096;
 
 /** Longest excerpt of Consul's own body text quoted in an error message. */
 export const MAX_ERROR_BODY_CHARS = 200;
@@ -182,6 +215,35 @@ export function createConsulAgent(config: ConsulConfig): http.Agent {
 }
 
 /**
+ * Destroys an agent from {@link createConsulAgent} and resolves once each of its sockets
+ * (in use or kept alive) is closed — at most `boundMillis` later — so whoever awaits it
+ * leaves no socket behind.
+ *
+ * @param agent the agent
+ * @param boundMillis longest wait for the sockets' `close` (default 1000)
+ * @returns resolves when every socket closed, or after the bound
+ *
+ * @example
+ * ```ts
+ * await destroyConsulAgent(agent);
+ * ```
+ */
+export async function destroyConsulAgent(agent: http.Agent, boundMillis = 1_000): Promise<void> {
+  const sockets = [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)].flat().filter((s): s is Socket => s !== undefined && !s.closed);
+  agent.destroy();
+  if (sockets.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve()))))),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, boundMillis);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * A printable, secret-free excerpt of a body Consul sent: control characters replaced,
  * whitespace collapsed, the token and basic-auth password redacted, truncated to `max`.
  *
@@ -270,6 +332,8 @@ export function consulGet(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(giveUpTimer);
+      clearConnectTimer();
       opts.signal.removeEventListener('abort', onAbort);
       outcome();
     };
@@ -281,20 +345,52 @@ export function consulGet(
         : new DiscoveryError(`${label} to Consul at ${where} failed: ${errorCode(err)}`, { cause: err });
 
     const req = (plan.protocol === 'https:' ? https : http).request(plan.options);
-    // A reused keep-alive socket was ref()ed by the agent just before this event.
-    if (opts.unref !== false) req.on('socket', (socket: Socket) => socket.unref());
-    req.on('error', (err) => fail(asDiscoveryError(err)));
+    let connectTimer: NodeJS.Timeout | undefined;
+    const clearConnectTimer = (): void => {
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
+      connectTimer = undefined;
+    };
+    req.on('socket', (socket: Socket) => {
+      // A reused keep-alive socket was ref()ed by the agent just before this event.
+      if (opts.unref !== false) socket.unref();
+      const connectMillis = opts.connectTimeoutMillis ?? 0;
+      if (connectMillis > 0 && socket.connecting) {
+        connectTimer = setTimeout(() => {
+          const error = new DiscoveryError(`${label} to Consul at ${where}: no connection within ${connectMillis} ms`);
+          abortWith(error);
+        }, connectMillis);
+        connectTimer.unref();
+        socket.once(plan.protocol === 'https:' ? 'secureConnect' : 'connect', clearConnectTimer);
+        socket.once('close', clearConnectTimer);
+      }
+    });
+    // Giving up (timeout, abort, oversized answer): destroy the request and settle once its
+    // socket is really closed, so a caller that awaits us (stop(), end()) leaves no socket behind.
+    let giveUp: DiscoveryError | undefined;
+    let giveUpTimer: NodeJS.Timeout | undefined;
+    const abortWith = (error: DiscoveryError): void => {
+      if (settled || giveUp !== undefined) return;
+      giveUp = error;
+      clearTimeout(timer);
+      clearConnectTimer();
+      req.once('close', () => fail(error));
+      // 'close' follows destroy() within a tick or two; never wait on it unbounded.
+      giveUpTimer = setTimeout(() => fail(error), 1_000);
+      giveUpTimer.unref();
+      req.destroy(error);
+    };
+    req.on('error', (err) => {
+      if (giveUp === undefined) fail(asDiscoveryError(err));
+    });
 
     const onAbort = (): void => {
       const error = new DiscoveryError(`${label} to Consul at ${where} aborted`, { cause: opts.signal.reason });
-      fail(error);
-      req.destroy(error);
+      abortWith(error);
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => {
       const error = new DiscoveryError(`${label} to Consul at ${where} timed out after ${opts.timeoutMillis} ms`);
-      fail(error);
-      req.destroy(error);
+      abortWith(error);
     }, opts.timeoutMillis);
     timer.unref();
 
@@ -302,29 +398,52 @@ export function consulGet(
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let size = 0;
-      res.on('error', (err) => fail(asDiscoveryError(err)));
+      res.on('error', (err) => {
+        if (giveUp === undefined) fail(asDiscoveryError(err));
+      });
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBodyBytes) {
+        const error = new DiscoveryError(`${label} to Consul at ${where}: answer of ${declared} bytes is larger than ${maxBodyBytes} bytes`, { status });
+        abortWith(error);
+        return;
+      }
+      const statusError = (text: string): DiscoveryError => {
+        const excerpt = bodyExcerpt(text, config);
+        const message = `Consul at ${where} answered ${status} to ${label}${excerpt ? `: ${excerpt}` : ''}`;
+        return status === 429 || status === 503 ? new ConsulThrottleError(message, status, res.headers['retry-after']) : new DiscoveryError(message, { status });
+      };
+      const ok = status >= 200 && status <= 299;
+      const notFound = status === 404 && opts.acceptNotFound === true;
       res.on('data', (chunk: Buffer) => {
+        if (settled || giveUp !== undefined) return;
         size += chunk.length;
-        if (size > maxBodyBytes) {
-          const error = new DiscoveryError(`${label} to Consul at ${where}: answer larger than ${maxBodyBytes} bytes`, { status });
-          fail(error);
-          req.destroy(error);
+        if (!ok && !notFound) {
+          // An error answer is only quoted: keep its start, and do not wait for the rest.
+          chunks.push(chunk);
+          if (size > MAX_ERROR_BODY_BYTES) {
+            const error = statusError(Buffer.concat(chunks, size).toString('utf8'));
+            abortWith(error);
+          }
           return;
         }
-        chunks.push(chunk);
+        if (size > maxBodyBytes) {
+          const error = new DiscoveryError(`${label} to Consul at ${where}: answer larger than ${maxBodyBytes} bytes`, { status });
+          abortWith(error);
+          return;
+        }
+        if (!notFound) chunks.push(chunk);
       });
       res.on('close', () => {
-        if (!res.complete) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
+        if (!res.complete && giveUp === undefined) fail(new DiscoveryError(`${label} to Consul at ${where}: connection closed before the answer was complete`, { status }));
       });
       res.on('end', () => {
-        if (status === 404 && opts.acceptNotFound === true) {
+        if (notFound) {
           succeed({ status, headers: flattenHeaders(res.headers), body: null });
           return;
         }
         const text = Buffer.concat(chunks, size).toString('utf8');
-        if (status < 200 || status > 299) {
-          const excerpt = bodyExcerpt(text, config);
-          fail(new DiscoveryError(`Consul at ${where} answered ${status} to ${label}${excerpt ? `: ${excerpt}` : ''}`, { status }));
+        if (!ok) {
+          fail(statusError(text));
           return;
         }
         let body: unknown;

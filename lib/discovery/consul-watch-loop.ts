@@ -7,14 +7,16 @@
  */
 import type { Agent } from 'node:http';
 import { DiscoveryError } from '../errors.js';
-import { backoffDelay } from '../retry/backoff.js';
 import type { TopologyUpdate } from '../topology/node.js';
 import type { DiscoveryListener } from './discovery-source.js';
 import { nextIndex, parseConsulIndex, shouldWait } from './blocking-index.js';
 import { describeConsulConfig } from './consul-config.js';
 import type { ConsulConfig } from './consul-config.js';
-import { consulGet, createConsulAgent } from './consul-http.js';
-import type { ConsulQuery, ConsulResponse } from './consul-http.js';
+import { ConsulThrottleError, consulGet, createConsulAgent, destroyConsulAgent } from './consul-http.js';
+import type { ConsulGetOptions, ConsulQuery, ConsulResponse } from './consul-http.js';
+import { RequestBudget, publishDiscoveryRequest } from './request-budget.js';
+import { classifyIndex, paceNextRequest, parseRetryAfter, rateLimitRemaining } from './request-pacing.js';
+import type { IndexProgress, PacingDecision, RequestOutcome } from './request-pacing.js';
 
 /** Longest blocking wait Consul accepts (10 minutes). */
 export const MAX_WAIT_SECONDS = 600;
@@ -39,10 +41,25 @@ export interface ConsulWatchSettings {
    * `wait + wait/16` (Consul's maximum jitter) on top of it.
    */
   readonly requestTimeoutMillis: number;
-  /** No two requests start closer together than this, in ms (even when Consul answers at once). */
+  /**
+   * No two requests of the loop — or of every loop sharing `budget` — start closer together
+   * than this, in ms (even when Consul answers at once). 0 removes the rate limit (tests only).
+   */
   readonly minIntervalMillis: number;
-  /** Backoff window after failed rounds (full jitter, see `backoffDelay`). */
+  /** Backoff window after failed rounds and index anomalies (full jitter, see `paceNextRequest`). */
   readonly backoff: { readonly initialMillis: number; readonly maxMillis: number };
+  /**
+   * Connect timeout of every request (TCP, and TLS for https), ms; 0 = none (the request
+   * deadline still applies). Default: {@link DEFAULT_CONNECT_TIMEOUT_MILLIS}.
+   */
+  readonly connectTimeoutMillis?: number | undefined;
+  /** Longest `Retry-After` honoured, ms. Default 30 000. */
+  readonly retryAfterMaxMillis?: number | undefined;
+  /**
+   * The start time of the Pool's last request, shared by all loops of one Pool so the rate
+   * limit holds per Pool. Default: one of the loop's own.
+   */
+  readonly budget?: RequestBudget | undefined;
   /** Receives debug/info/warn/error messages. Defaults to none. */
   readonly logger?: DiscoveryLogger | undefined;
   /** Clock for the rate limit, in ms. Defaults to `Date.now`. */
@@ -97,7 +114,16 @@ export interface ConsulWatchSpec {
 interface Flight {
   readonly controller: AbortController;
   done: Promise<void>;
+  /** When it started (loop clock). */
+  readonly startedAt: number;
+  /** Whether it carried `?index=&wait=`. */
+  readonly blocking: boolean;
+  /** The index it sent (0 for a non-blocking one). */
+  readonly sent: number;
 }
+
+/** Default connect timeout of a Consul request (TCP + TLS), ms. */
+export const DEFAULT_CONNECT_TIMEOUT_MILLIS = 2_000;
 
 function assertRange(owner: string, name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isFinite(value) || value < min || value > max) {
@@ -129,6 +155,8 @@ export function validateWatchSettings(owner: string, settings: ConsulWatchSettin
   assertRange(owner, 'minIntervalMillis', settings.minIntervalMillis, 0);
   assertRange(owner, 'backoff.initialMillis', settings.backoff.initialMillis, 0);
   assertRange(owner, 'backoff.maxMillis', settings.backoff.maxMillis, settings.backoff.initialMillis);
+  if (settings.connectTimeoutMillis !== undefined) assertRange(owner, 'connectTimeoutMillis', settings.connectTimeoutMillis, 0);
+  if (settings.retryAfterMaxMillis !== undefined) assertRange(owner, 'retryAfterMaxMillis', settings.retryAfterMaxMillis, 0);
 }
 
 /**
@@ -143,9 +171,12 @@ export function validateWatchSettings(owner: string, settings: ConsulWatchSettin
  *   through `listener.onUpdate` (changed or not; the consumer dedupes), skipped entries
  *   through `onSkippedEntry` and a debug log.
  * - A failed round (network error, timeout, non-2xx, non-JSON, `interpret` threw) is reported
- *   through `listener.onError` with the attempt number and the delay before the next try
- *   (`backoffDelay`, full jitter); the loop never gives up until `stop()`.
- * - Two requests never start closer than `minIntervalMillis`.
+ *   through `listener.onError` with the attempt number and the delay before the next try.
+ *   The loop never gives up until `stop()`.
+ * - The delay before every request is {@link paceNextRequest}'s decision: the rate limit
+ *   (`minIntervalMillis`, per `budget`, i.e. per Pool), full-jitter backoff after errors and
+ *   index anomalies, `Retry-After` on 429/503. Every request is published on the
+ *   `pg-consul:discovery:request` diagnostics channel with the delay chosen.
  * - Listener and logger exceptions are caught and logged; nothing escapes as an unhandled
  *   rejection. Timers are `unref()`ed, and so is the socket of a parked blocking request.
  */
@@ -156,15 +187,16 @@ export class ConsulWatchLoop {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #where: string;
+  readonly #budget: RequestBudget;
   #state: 'new' | 'running' | 'stopped' = 'new';
   #listener: DiscoveryListener | undefined;
   #agent: Agent | undefined;
   #index = 0;
   #failures = 0;
+  #anomalies = 0;
   #requestCount = 0;
-  #lastRequestAt: number | undefined;
-  /** Whether the last request skipped the rate limit (see #schedule). */
-  #skipped = false;
+  /** Whether the pending timer is a backoff (errors or anomalies) that refresh() must not cut. */
+  #backingOff = false;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Flight | undefined;
   #refreshRequested = false;
@@ -183,6 +215,7 @@ export class ConsulWatchLoop {
     this.#now = settings.now ?? Date.now;
     this.#random = settings.random ?? Math.random;
     this.#where = describeConsulConfig(settings.consul);
+    this.#budget = settings.budget ?? new RequestBudget();
   }
 
   /** Number of requests started so far. */
@@ -196,7 +229,8 @@ export class ConsulWatchLoop {
   }
 
   /**
-   * Starts the loop; the first request (index 0) is sent at once.
+   * Starts the loop; the first request (index 0) is sent as soon as the Pool's rate limit
+   * allows (at once for the Pool's first loop).
    *
    * @param listener receives every answer and every failed round
    * @param owner class name for the error message
@@ -212,17 +246,20 @@ export class ConsulWatchLoop {
   }
 
   /**
-   * Asks for a fresh answer. When the loop is waiting (rate limit, poll interval or backoff),
+   * Asks for a fresh answer. When the loop is waiting on the rate limit or the poll interval,
    * the next request is sent as soon as `minIntervalMillis` allows, without `index` so Consul
-   * answers at once. When a request is in flight, nothing happens: a blocking request returns
-   * as soon as anything changes anyway, and a polling one is fresh.
+   * answers at once. During a backoff (after errors or index anomalies, or a `Retry-After`)
+   * the wait is kept — refreshing must not multiply the requests against a Consul in trouble —
+   * and only the next request is made non-blocking. When a request is in flight, nothing
+   * happens: a blocking request returns as soon as anything changes anyway, and a polling one
+   * is fresh.
    */
   refresh(): void {
     if (this.#state !== 'running' || this.#inFlight !== undefined || this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     this.#refreshRequested = true;
-    this.#schedule(0);
+    if (this.#backingOff) return;
+    clearTimeout(this.#timer);
+    this.#arm(rateLimitRemaining(this.#settings.minIntervalMillis, this.#budget.sinceLastStart(this.#now())));
   }
 
   /**
@@ -240,8 +277,9 @@ export class ConsulWatchLoop {
     flight?.controller.abort(new DiscoveryError('discovery source stopped'));
     this.#stopping = (async () => {
       if (flight !== undefined) await flight.done;
-      this.#agent?.destroy();
+      const agent = this.#agent;
       this.#agent = undefined;
+      if (agent !== undefined) await destroyConsulAgent(agent);
       this.log('debug', `stopped ${this.#spec.what}`);
     })();
     return this.#stopping;
@@ -274,56 +312,100 @@ export class ConsulWatchLoop {
     }
   }
 
-  /** Delay before the next request: at least `minDelay`, and the rate limit. Arms the timer. */
-  #schedule(minDelay: number, advanced = false): number {
-    const min = this.#settings.minIntervalMillis;
-    let rateDelay = 0;
-    // An answer that moved the index forward is a real change: the next request blocks on
-    // the new index, so sending it at once cannot hot-loop. Let one such request skip the
-    // rate limit (a failover moves the index several times within ~100 ms); the one after
-    // it is spaced again, so the sustained rate stays bounded.
-    const skip = advanced && !this.#skipped;
-    this.#skipped = skip;
-    if (!skip && this.#lastRequestAt !== undefined) {
-      const since = this.#now() - this.#lastRequestAt;
-      // A clock that went backwards cannot tell how long ago it was: wait the full interval.
-      rateDelay = since < 0 ? min : Math.max(0, min - since);
-    }
-    const delay = Math.max(minDelay, rateDelay);
+  /** Arms the timer for the next request. */
+  #arm(delay: number): void {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#fire();
     }, delay);
     this.#timer.unref();
-    return delay;
+  }
+
+  /**
+   * Decides the delay after `flight` ended with `outcome`, arms the timer and publishes the
+   * request on the diagnostics channel.
+   */
+  #pace(flight: Flight, outcome: RequestOutcome, status: number | undefined): PacingDecision {
+    const now = this.#now();
+    const decision = paceNextRequest(
+      {
+        outcome,
+        failures: this.#failures,
+        anomalies: this.#anomalies,
+        sinceLastStartMillis: this.#budget.sinceLastStart(now),
+        random: this.#random(),
+      },
+      {
+        minIntervalMillis: this.#settings.minIntervalMillis,
+        backoff: this.#settings.backoff,
+        retryAfterMaxMillis: this.#settings.retryAfterMaxMillis,
+        pollIntervalMillis: this.#spec.pollIntervalMillis,
+      },
+    );
+    this.#failures = decision.failures;
+    this.#anomalies = decision.anomalies;
+    this.#backingOff = decision.reason === 'backoff' || decision.reason === 'retry-after';
+    this.#arm(decision.delayMillis);
+    publishDiscoveryRequest({
+      budgetId: this.#budget.id,
+      endpoint: this.#spec.path,
+      blocking: flight.blocking,
+      status,
+      outcome: outcome.kind,
+      index: outcome.kind === 'answer' ? outcome.index : undefined,
+      durationMillis: Math.max(0, now - flight.startedAt),
+      delayMillis: decision.delayMillis,
+      reason: decision.reason,
+      failures: decision.failures,
+      anomalies: decision.anomalies,
+    });
+    return decision;
   }
 
   #fire(): void {
     if (this.#state !== 'running') return;
+    // Another loop of the same Pool may have sent a request meanwhile.
+    // (A clock that went backwards was already waited out by the decision that armed us.)
+    const now = this.#now();
+    const since = this.#budget.sinceLastStart(now);
+    if (since !== undefined && since >= 0 && since < this.#settings.minIntervalMillis) {
+      this.#arm(rateLimitRemaining(this.#settings.minIntervalMillis, since));
+      return;
+    }
     const { waitSeconds, requestTimeoutMillis, consul } = this.#settings;
     const blocking = this.#spec.mode === 'blocking' && !this.#refreshRequested && shouldWait(this.#index);
     this.#refreshRequested = false;
+    this.#backingOff = false;
     const waitMillis = waitSeconds * 1000;
     const query: Record<string, string | true | undefined> = { ...this.#spec.query };
     if (this.#spec.mode === 'blocking') {
       query['index'] = blocking ? String(this.#index) : undefined;
       query['wait'] = blocking ? `${waitSeconds}s` : undefined;
     }
+    // Consul holds a blocking read for `wait` plus up to wait/16 of jitter; the request
+    // timeout comes on top as the margin for the answer itself.
     const timeoutMillis = blocking ? waitMillis + Math.ceil(waitMillis / 16) + requestTimeoutMillis : requestTimeoutMillis;
     const controller = new AbortController();
     this.#requestCount += 1;
-    this.#lastRequestAt = this.#now();
+    this.#budget.markStart(now);
     let pending: Promise<ConsulResponse>;
     try {
       // Only a parked watch is unref()ed: a short non-blocking request (bounded by
       // requestTimeoutMillis) keeps the process alive, so a script awaiting its first
       // topology does not exit under its own feet.
-      const opts = { signal: controller.signal, timeoutMillis, agent: this.#agent, unref: blocking };
-      pending = this.#transport(consul, this.#spec.path, query, this.#spec.acceptNotFound === true ? { ...opts, acceptNotFound: true } : opts);
+      const opts: ConsulGetOptions = {
+        signal: controller.signal,
+        timeoutMillis,
+        connectTimeoutMillis: this.#settings.connectTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_MILLIS,
+        agent: this.#agent,
+        unref: blocking,
+        ...(this.#spec.acceptNotFound === true ? { acceptNotFound: true } : {}),
+      };
+      pending = this.#transport(consul, this.#spec.path, query, opts);
     } catch (err) {
       pending = Promise.reject(err);
     }
-    const flight: Flight = { controller, done: Promise.resolve() };
+    const flight: Flight = { controller, done: Promise.resolve(), startedAt: now, blocking, sent: blocking ? this.#index : 0 };
     this.#inFlight = flight;
     flight.done = pending.then(
       (res) => this.#onAnswer(flight, res),
@@ -345,28 +427,31 @@ export class ConsulWatchLoop {
     try {
       result = this.#spec.interpret(res, reported ?? 0);
     } catch (err) {
-      this.#failed(err);
+      this.#failed(flight, err);
       return;
     }
     const previous = this.#index;
+    let progress: IndexProgress = 'polled';
     if (this.#spec.mode === 'blocking') {
       this.#index = nextIndex(previous, header);
-      if (reported === undefined) {
+      progress = classifyIndex(flight.blocking, flight.sent, reported, this.#now() - flight.startedAt, this.#settings.waitSeconds * 1000);
+      if (progress === 'missing') {
         this.log('warn', 'Consul answer has no usable X-Consul-Index; polling without blocking', { index: previous });
-      } else if (reported > 0 && reported < previous) {
+      } else if (progress === 'backwards') {
         this.log('debug', 'X-Consul-Index went backwards; resetting the blocking index', { previous, index: reported });
+      } else if (progress === 'early-unchanged') {
+        this.log('debug', 'Consul returned a blocking read early with the same index; backing off', { index: reported });
       }
     }
     const failures = this.#failures;
-    this.#failures = 0;
-    const advanced = this.#spec.mode === 'blocking' && previous > 0 && reported !== undefined && reported > previous;
-    this.#schedule(this.#spec.mode === 'polling' ? (this.#spec.pollIntervalMillis ?? 0) : 0, advanced);
+    const decision = this.#pace(flight, { kind: 'answer', index: progress }, res.status);
     if (failures > 0) this.log('info', `${this.#spec.what} recovered`, { failedAttempts: failures });
     this.log('debug', `${this.#spec.what}: answer`, {
       index: reported ?? 0,
       status: res.status,
       nodes: result.update?.nodes.length,
       skipped: result.skipped.length,
+      nextInMillis: decision.delayMillis,
     });
     for (const reason of result.skipped) {
       this.log('debug', `skipped ${this.#spec.entryLabel}: ${reason}`);
@@ -378,20 +463,24 @@ export class ConsulWatchLoop {
 
   #onFailure(flight: Flight, err: unknown): void {
     if (!this.#land(flight)) return;
-    this.#failed(err);
+    this.#failed(flight, err);
   }
 
-  #failed(err: unknown): void {
-    this.#failures += 1;
+  #failed(flight: Flight, err: unknown): void {
     this.#index = 0;
-    const attempt = this.#failures;
-    const retryInMillis = this.#schedule(backoffDelay(attempt, this.#settings.backoff, this.#random));
     const error =
       err instanceof DiscoveryError
         ? err
         : new DiscoveryError(`${this.#spec.failureLabel} at ${this.#where} failed: ${err instanceof Error ? err.message : String(err)}`, {
             cause: err,
           });
+    const outcome: RequestOutcome =
+      err instanceof ConsulThrottleError
+        ? { kind: 'throttled', retryAfterMillis: parseRetryAfter(err.retryAfter, Date.now()) }
+        : { kind: 'error' };
+    const decision = this.#pace(flight, outcome, error.status);
+    const attempt = decision.failures;
+    const retryInMillis = decision.delayMillis;
     this.log('warn', `${this.#spec.what} failed: ${error.message}`, { attempt, retryInMillis, status: error.status });
     this.#call('onError', (l) => l.onError(error, { attempt, retryInMillis }));
   }

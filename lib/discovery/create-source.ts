@@ -13,6 +13,8 @@ import type { ConfirmPrimary } from './patroni-kv-source.js';
 import { createPgProbe, roleFromProbe } from './pg-probe.js';
 import type { ProbeServer } from './pg-probe.js';
 import { PreparedQuerySource } from './prepared-query-source.js';
+import { RequestBudget } from './request-budget.js';
+import { DEFAULT_DISCOVERY_BACKOFF } from './request-pacing.js';
 import { StaticHostSource } from './static-host-source.js';
 
 /** Injectable pieces of {@link createDiscoverySource} (tests). */
@@ -23,8 +25,10 @@ export interface CreateSourceDeps {
 
 /**
  * The settings every Consul-backed source shares, from the resolved options: Consul
- * connection, blocking wait, request timeout, rate limit, backoff (from the retry delays,
- * with a ceiling of at least 5 s) and the logger.
+ * connection, blocking wait, request and connect timeouts, rate limit, the discovery backoff
+ * ({@link DEFAULT_DISCOVERY_BACKOFF}: 100 ms doubling to 5 s, full jitter), the logger, and
+ * ONE {@link RequestBudget} — every source built from these settings (both loops of
+ * `patroni+health`) shares it, so the rate limit holds per Pool.
  *
  * @param resolved the pool's resolved options
  * @returns the shared loop settings
@@ -39,8 +43,10 @@ export function consulWatchSettings(resolved: ResolvedOptions): ConsulWatchSetti
     consul: resolved.consul,
     waitSeconds: resolved.waitSeconds,
     requestTimeoutMillis: resolved.requestTimeoutMillis,
+    connectTimeoutMillis: resolved.consulConnectTimeoutMillis,
     minIntervalMillis: resolved.discoveryMinIntervalMillis,
-    backoff: { initialMillis: resolved.retryInitialDelayMillis, maxMillis: Math.max(resolved.retryMaxDelayMillis, 5000) },
+    backoff: DEFAULT_DISCOVERY_BACKOFF,
+    budget: new RequestBudget(),
     logger: resolved.logger,
   };
 }

@@ -117,6 +117,15 @@ describe('bench --smoke', function () {
     if (existsSync(HAPROXY)) assert.ok(s.haproxyChecks && s.haproxyChecks.computedPerSec === 2);
   });
 
+  it('consul fuzz: every phase measured for every Pool, nothing left open after end()', () => {
+    const c = results.consulFuzz;
+    assert.ok(c);
+    assert.deepEqual(c.phases.map((p) => p.phase), ['fuzz', 'errors', 'churn', 'hang']);
+    for (const p of c.phases) assert.equal(p.perPool.length, c.config.pools);
+    assert.ok(c.phases.some((p) => p.settled > 0), 'queries ran on the good answers');
+    assert.equal(c.openConnectionsAfterEnd, 0);
+  });
+
   it('soak: ran statements and a failover, and the child exited by itself', () => {
     const s = results.soak;
     assert.ok(s);

@@ -105,6 +105,7 @@ describe('resolveOptions', () => {
         consul: { scheme: 'http', host: '127.0.0.1', port: 8500, consistency: 'default', tls: { rejectUnauthorized: true } },
         waitSeconds: 300,
         requestTimeoutMillis: 10_000,
+        consulConnectTimeoutMillis: 2_000,
         failoverTimeoutMillis: 30_000,
         primaryTags: ['primary', 'master'],
         replicaTags: ['replica'],
@@ -558,6 +559,11 @@ describe('resolveOptions', () => {
       assert.equal(r.requestTimeoutMillis, 1);
       assert.equal(resolve(withService({ waitSeconds: 1 })).waitSeconds, 1);
     });
+    it('uses connectTimeoutMillis; 0 (explicit) = no connect timeout of its own', () => {
+      assert.equal(resolve(withService({})).consulConnectTimeoutMillis, 2_000);
+      assert.equal(resolve(withService({ connectTimeoutMillis: 0 })).consulConnectTimeoutMillis, 0);
+      assert.equal(resolve(withService({ connectTimeoutMillis: 750 })).consulConnectTimeoutMillis, 750);
+    });
     const bad: ReadonlyArray<readonly [keyof ConsulOptions, unknown]> = [
       ['waitSeconds', 0],
       ['waitSeconds', 601],
@@ -571,6 +577,10 @@ describe('resolveOptions', () => {
       ['requestTimeoutMillis', 2 ** 31],
       ['requestTimeoutMillis', 10.5],
       ['requestTimeoutMillis', null],
+      ['connectTimeoutMillis', -1],
+      ['connectTimeoutMillis', 2 ** 31],
+      ['connectTimeoutMillis', 1.5],
+      ['connectTimeoutMillis', '2000'],
     ];
     for (const [key, value] of bad) {
       it(`rejects consul.${key} = ${String(value)}`, () => {

@@ -82,7 +82,10 @@ describe('ConsulHealthSource', () => {
 
     it('reports every answer, changed or not', async () => {
       create().start(listener);
-      for (let i = 0; i < 3; i++) {
+      fake.last.resolve(answer('17'));
+      await clock.tickAsync(MIN_INTERVAL);
+      for (let i = 0; i < 2; i++) {
+        await clock.tickAsync(WAIT_SECONDS * 1000); // Consul holds the read for its wait
         fake.last.resolve(answer('17'));
         await clock.tickAsync(MIN_INTERVAL);
       }
@@ -91,7 +94,7 @@ describe('ConsulHealthSource', () => {
     });
 
     it('resets the index when it goes backwards', async () => {
-      create().start(listener);
+      create({ random: () => 0 }).start(listener);
       fake.last.resolve(answer('17'));
       await clock.tickAsync(MIN_INTERVAL);
       fake.last.resolve(answer('9'));
@@ -105,7 +108,7 @@ describe('ConsulHealthSource', () => {
     });
 
     it('does not block after an answer without a usable X-Consul-Index, and warns', async () => {
-      create().start(listener);
+      create({ random: () => 0 }).start(listener);
       fake.last.resolve(answer(undefined));
       await clock.tickAsync(MIN_INTERVAL);
       assert.equal(fake.last.query['index'], undefined);
@@ -119,8 +122,9 @@ describe('ConsulHealthSource', () => {
   });
 
   describe('rate limit', () => {
-    it('spaces requests by minIntervalMillis when Consul answers at once with the same index', async () => {
-      fake.onCall = (call) => call.resolve(answer('5'));
+    it('spaces requests by minIntervalMillis when the index moves on every answer (≤ 10/s)', async () => {
+      let index = 5;
+      fake.onCall = (call) => call.resolve(answer(String(index++)));
       const source = create();
       const started = Date.now();
       source.start(listener);
@@ -133,6 +137,38 @@ describe('ConsulHealthSource', () => {
       assert.equal(listener.updates.length, 10);
       await clock.tickAsync(MIN_INTERVAL - 1);
       assert.equal(fake.calls.length, 10, 'not one request early');
+    });
+
+    it('backs off (growing, jittered) when Consul answers a blocking read at once with the same index', async () => {
+      fake.onCall = (call) => call.resolve(answer('5'));
+      create({ random: () => 0.999 }).start(listener);
+      await clock.tickAsync(60_000);
+      // non-blocking, then ≈1 s, 2 s, 4 s, 8 s and 10 s (cap) apart: far fewer than 600
+      const gaps = fake.calls.slice(1).map((c, i) => c.at - (fake.calls[i]?.at ?? 0));
+      assert.deepEqual(gaps.slice(0, 6), [MIN_INTERVAL, 999, 1998, 3996, 7992, 9990]);
+      assert.equal(listener.errors.length, 0, 'not an error: the answers are used');
+      assert.equal(listener.updates.length, fake.calls.length);
+      assert.equal(fake.calls.length, 10, "10 requests in 60 s instead of 600");
+      assert.ok(logs.some((l) => /early with the same index/.test(l.message)));
+    });
+
+    it('a blocking read that ran its full wait is followed at once; the anomaly count resets', async () => {
+      let early = 3;
+      fake.onCall = (call) => {
+        if (call.query['index'] === undefined || early-- > 0) call.resolve(answer('5'));
+      };
+      create({ random: () => 0.999 }).start(listener);
+      await clock.tickAsync(10_000); // 1 + 3 early answers, backing off 999 + 1998 + 3996
+      assert.equal(fake.calls.length, 5);
+      await clock.tickAsync(WAIT_SECONDS * 1000);
+      fake.last.resolve(answer('5'));
+      await clock.tickAsync(MIN_INTERVAL);
+      assert.equal(fake.calls.length, 6, 'no backoff after a full wait');
+      fake.last.resolve(answer('5'));
+      await clock.tickAsync(998);
+      assert.equal(fake.calls.length, 6);
+      await clock.tickAsync(1);
+      assert.equal(fake.calls.length, 7, 'the next early answer starts the backoff over');
     });
 
     it('sends the next request at once when the previous one blocked longer than the interval', async () => {
@@ -160,7 +196,7 @@ describe('ConsulHealthSource', () => {
     it('works with minIntervalMillis 0', async () => {
       let answered = 0;
       fake.onCall = (call) => {
-        if (answered++ < 3) call.resolve(answer('5'));
+        if (answered++ < 3) call.resolve(answer(String(5 + answered)));
       };
       create({ minIntervalMillis: 0 }).start(listener);
       await clock.tickAsync(10);
@@ -399,20 +435,21 @@ describe('ConsulHealthSource', () => {
       assert.equal(fake.calls.length, 1);
     });
 
-    it('cuts a backoff short, sending a non-blocking request as soon as the rate limit allows', async () => {
+    it('keeps a backoff (a refresh must not multiply requests to a failing Consul), then sends a non-blocking request', async () => {
       const source = create({ random: () => 0.9 });
       source.start(listener);
+      fake.last.resolve(answer('17'));
+      await clock.tickAsync(MIN_INTERVAL);
       fake.last.reject(new DiscoveryError('down'));
       await clock.tickAsync(10);
       assert.equal(listener.errors[0]?.retryInMillis, 900);
       source.refresh();
-      await clock.tickAsync(MIN_INTERVAL - 11);
-      assert.equal(fake.calls.length, 1, 'still under the rate limit');
+      source.refresh();
+      await clock.tickAsync(900 - 11);
+      assert.equal(fake.calls.length, 2, 'still backing off');
       await clock.tickAsync(1);
-      assert.equal(fake.calls.length, 2);
+      assert.equal(fake.calls.length, 3);
       assert.equal(fake.last.query['index'], undefined);
-      await clock.tickAsync(2_000);
-      assert.equal(fake.calls.length, 2, 'the old backoff timer is gone');
     });
 
     it('turns the next request after an answer into a non-blocking one', async () => {

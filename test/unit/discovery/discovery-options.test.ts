@@ -158,14 +158,23 @@ describe('discovery options', () => {
       assert.equal(source.prefix, 'db/pg_main/');
     });
 
-    it('shares the loop settings from the resolved options (backoff ceiling ≥ 5 s)', () => {
-      const resolved = resolveOptions({ service: 'pglab', consul: { waitSeconds: 30, requestTimeoutMillis: 900 }, discoveryMinIntervalMillis: 7, retryInitialDelayMillis: 20, retryMaxDelayMillis: 300 }, {});
+    it('shares the loop settings from the resolved options; the discovery backoff is its own (100 ms → 5 s)', () => {
+      const resolved = resolveOptions({ service: 'pglab', consul: { waitSeconds: 30, requestTimeoutMillis: 900, connectTimeoutMillis: 0 }, discoveryMinIntervalMillis: 7, retryInitialDelayMillis: 20, retryMaxDelayMillis: 300 }, {});
       const settings = consulWatchSettings(resolved);
       assert.equal(settings.waitSeconds, 30);
       assert.equal(settings.requestTimeoutMillis, 900);
+      assert.equal(settings.connectTimeoutMillis, 0);
       assert.equal(settings.minIntervalMillis, 7);
-      assert.deepEqual(settings.backoff, { initialMillis: 20, maxMillis: 5000 });
+      assert.deepEqual(settings.backoff, { initialMillis: 100, maxMillis: 5000 });
       assert.equal(settings.consul, resolved.consul);
+      assert.ok(settings.budget, 'one request budget per Pool');
+      assert.notEqual(consulWatchSettings(resolved).budget, settings.budget, 'a new one for every Pool');
+    });
+
+    it('sets a 2 s connect timeout by default', () => {
+      const resolved = resolveOptions({ service: 'pglab' }, {});
+      const settings = consulWatchSettings(resolved);
+      assert.equal(settings.connectTimeoutMillis, 2_000);
     });
 
     it('confirms a promotion only when the probe finds the node writable', async () => {
