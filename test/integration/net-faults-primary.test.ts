@@ -24,8 +24,9 @@ describe('network faults: black-holed primary', function () {
     const pool = env.newPool({ failoverTimeoutMillis: 10_000 });
     const load = await FaultLoad.start({ write: (t, v) => pool.query(t, v), read: (t) => pool.replica.query(t), writers: 4, readers: 2 });
     await sleep(1_000);
-    const cutAt = Date.now();
     env.lab.blackHole('node1');
+    // Taken once the link is down: a write node1 answered while `ip link set` ran went through before the cut.
+    const cutAt = Date.now();
     await sleep(1_000);
     await env.cluster.promote('node2');
     const moveAt = Date.now();
@@ -62,8 +63,9 @@ describe('network faults: black-holed primary', function () {
     const pool = env.newPool({ failoverTimeoutMillis: 10_000 });
     const load = await FaultLoad.start({ write: (t, v) => pool.query(t, v), read: (t) => pool.replica.query(t), writers: 4, readers: 2 });
     await sleep(1_000);
-    const cutAt = Date.now();
     env.lab.blackHole('node1');
+    // Taken once the link is down: a write node1 answered while `ip link set` ran went through before the cut.
+    const cutAt = Date.now();
     await sleep(1_000);
     await env.cluster.promote('node2');
     const moveAt = Date.now();
