@@ -351,9 +351,10 @@ export class Cluster {
     if (!this.#endPromise) {
       this.#ending = true;
       this.#wakeWaiters();
-      this.#detector?.stop();
+      const detectorStopped = this.#detector?.stop();
       this.#endPromise = (async () => {
         await Promise.all([
+          detectorStopped,
           this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) })),
           this.#lagMonitor?.stop(),
         ]);
@@ -372,13 +373,24 @@ export class Cluster {
   async #drainBounded(pools: readonly NodePool[]): Promise<void> {
     const drained = Promise.all(pools.map((p) => p.retire()));
     const busy = [...new Map(pools.filter((p) => p.busy).map((p) => [p.address, p])).values()];
-    for (const p of busy) {
-      void this.#probe(p.node.host, p.node.port, END_PROBE_MILLIS).then((r) => {
-        if (r.reachable) return;
-        this.#log('warn', 'end(): a node with work pending did not answer; closing its connections', { node: p.address, reason: r.reason });
-        for (const q of pools) if (q.address === p.address) void q.fence(`no answer at end(): ${r.reason}`);
-      });
+    const abort = new AbortController();
+    const probes = busy.map(async (p) => {
+      const r = await this.#probe(p.node.host, p.node.port, END_PROBE_MILLIS, abort.signal);
+      if (r.reachable || abort.signal.aborted) return;
+      this.#log('warn', 'end(): a node with work pending did not answer; closing its connections', { node: p.address, reason: r.reason });
+      for (const q of pools) if (q.address === p.address) void q.fence(`no answer at end(): ${r.reason}`);
+    });
+    try {
+      await this.#drainWithin(pools, drained);
+    } finally {
+      // Nothing is left open when end() resolves: the probes' sockets are closed too.
+      abort.abort();
+      await Promise.all(probes);
     }
+  }
+
+  /** Waits for `drained`, fencing every pool once `endTimeoutMillis` has passed. */
+  async #drainWithin(pools: readonly NodePool[], drained: Promise<unknown>): Promise<void> {
     const limit = this.#settings.endTimeoutMillis ?? 0;
     if (limit === 0) {
       await drained;

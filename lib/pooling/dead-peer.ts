@@ -1,4 +1,4 @@
-import type { ProbeReachable } from './reachability-probe.js';
+import type { ProbeReachable, ReachabilityResult } from './reachability-probe.js';
 
 /**
  * Dead-peer detection: when a statement has been in flight on a node for longer than
@@ -114,6 +114,9 @@ export class DeadPeerDetector {
   readonly #lastAnswer = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  readonly #abort = new AbortController();
+  /** Probes in flight (stop() waits for them: they end at once once aborted). */
+  readonly #running = new Set<Promise<unknown>>();
 
   /**
    * @param settings threshold, probe deadline, attempts
@@ -133,11 +136,13 @@ export class DeadPeerDetector {
     this.#timer.unref();
   }
 
-  /** Stops sweeping; running probes finish on their own (bounded, unref'd) and are ignored. */
-  stop(): void {
+  /** Stops sweeping and aborts running probes; resolves once their sockets are closed. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#abort.abort();
+    await Promise.all(this.#running);
   }
 
   /** One sweep: advance the tick, probe what is due. Exposed for tests. */
@@ -177,7 +182,15 @@ export class DeadPeerDetector {
    * @param timeoutMillis probe deadline
    */
   async answers(host: string, port: number, timeoutMillis: number): Promise<boolean> {
-    return (await this.#deps.probe(host, port, timeoutMillis)).reachable;
+    return (await this.#probeOnce(host, port, timeoutMillis)).reachable;
+  }
+
+  /** One probe, tracked (see {@link DeadPeerDetector.stop}) and aborted by stop(). */
+  #probeOnce(host: string, port: number, timeoutMillis: number): Promise<ReachabilityResult> {
+    const p = this.#deps.probe(host, port, timeoutMillis, this.#abort.signal);
+    this.#running.add(p);
+    void p.finally(() => this.#running.delete(p));
+    return p;
   }
 
   async #check(node: WatchedNode, attempts: number, timeoutMillis: number): Promise<void> {
@@ -185,7 +198,7 @@ export class DeadPeerDetector {
     try {
       let reason = '';
       for (let i = 0; i < attempts; i++) {
-        const result = await this.#deps.probe(node.host, node.port, timeoutMillis);
+        const result = await this.#probeOnce(node.host, node.port, timeoutMillis);
         if (this.#stopped) return;
         this.#deps.onProbe?.(node.address, result.reachable, result.reachable ? undefined : result.reason);
         if (result.reachable) {

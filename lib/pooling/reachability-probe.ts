@@ -17,36 +17,47 @@ export type ReachabilityResult = { readonly reachable: true } | { readonly reach
  * if (!r.reachable) console.log('dead peer:', r.reason); // e.g. 'no answer within 1000 ms'
  * ```
  */
-export type ProbeReachable = (host: string, port: number, timeoutMillis: number) => Promise<ReachabilityResult>;
+export type ProbeReachable = (host: string, port: number, timeoutMillis: number, signal?: AbortSignal) => Promise<ReachabilityResult>;
 
 /** PostgreSQL's SSLRequest: length 8, code 80877103. */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
 /**
  * The default {@link ProbeReachable}: resolves (never rejects) within `timeoutMillis` plus a
- * tick, and leaves no socket or timer behind. The socket is unref'd: a probe never keeps the
- * process alive.
+ * tick, once its socket is closed — so nothing is left open when it resolves. The socket is
+ * unref'd: a probe never keeps the process alive. Aborting `signal` ends it at once
+ * (`reachable: false`).
  *
  * @param host the server's host
  * @param port the server's port
  * @param timeoutMillis how long to wait for the connection and the answer together
+ * @param signal aborts the probe
  */
-export const probeReachable: ProbeReachable = (host, port, timeoutMillis) =>
+export const probeReachable: ProbeReachable = (host, port, timeoutMillis, signal) =>
   new Promise((resolve) => {
     const socket = new Socket();
-    let settled = false;
-    const finish = (result: ReachabilityResult): void => {
-      if (settled) return;
-      settled = true;
+    let result: ReachabilityResult | undefined;
+    const finish = (r: ReachabilityResult): void => {
+      if (result !== undefined) return;
+      result = r;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      resolve(result);
     };
+    const onAbort = (): void => finish({ reachable: false, reason: 'aborted' });
     const timer = setTimeout(() => finish({ reachable: false, reason: `no answer within ${timeoutMillis} ms` }), timeoutMillis);
     timer.unref();
     socket.unref();
     socket.once('error', (err: NodeJS.ErrnoException) => finish({ reachable: false, reason: err.code ?? err.message }));
-    socket.once('close', () => finish({ reachable: false, reason: 'closed without an answer' }));
     socket.once('data', () => finish({ reachable: true }));
+    socket.once('close', () => {
+      finish({ reachable: false, reason: 'closed without an answer' });
+      resolve(result!);
+    });
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.connect({ host, port }, () => socket.write(SSL_REQUEST));
   });

@@ -4,11 +4,9 @@
  * is black-holed — queries settle within their bound, end() is quick, nothing is left open.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { ConsulConfig } from '../../lib/discovery/consul-config.js';
 import { ConsulThrottleError, consulGet } from '../../lib/discovery/consul-http.js';
 import { ConsulHealthSource } from '../../lib/discovery/consul-health-source.js';
@@ -17,6 +15,7 @@ import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { ConsulChaosProxy } from '../../lib/testing/consul-chaos-proxy.js';
 import type { TopologyUpdate } from '../../lib/topology/node.js';
 import { startBlackHole } from '../support/black-hole.js';
+import { runHangChild } from '../support/hang-child-runner.js';
 import type { BlackHole } from '../support/black-hole.js';
 
 const config = (port: number): ConsulConfig => ({ scheme: 'http', host: '127.0.0.1', port, consistency: 'default', tls: { rejectUnauthorized: true } });
@@ -34,31 +33,6 @@ async function server(handler: http.RequestListener): Promise<{ port: number; cl
         s.closeAllConnections();
       }),
   };
-}
-
-interface ChildReport {
-  readonly queries: ReadonlyArray<{ ok: boolean; millis: number; code?: string }>;
-  readonly endMillis: number;
-  readonly requests: number;
-  readonly left: readonly string[];
-}
-
-/** Runs test/support/hang-child.ts against `port`; resolves with its report once it exited by itself. */
-async function runHangChild(port: number): Promise<{ report: ChildReport; exitedAfterReportMillis: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/hang-child.ts', import.meta.url)), String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  let reportedAt = 0;
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('\n') && reportedAt === 0) reportedAt = Date.now();
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(killer);
-  assert.equal(code, 0, `the child exited by itself with code 0 (output: ${out})`);
-  return { report: JSON.parse(out.trim()) as ChildReport, exitedAfterReportMillis: Date.now() - reportedAt };
 }
 
 describe('Consul client bounds (real sockets)', function () {
@@ -183,7 +157,7 @@ describe('Consul client bounds (real sockets)', function () {
         port = hole.port;
       }
       try {
-        const { report, exitedAfterReportMillis } = await runHangChild(port);
+        const { report, exitedAfterReportMillis } = await runHangChild('consul', port);
         assert.equal(report.queries.length, 3);
         for (const q of report.queries) {
           assert.equal(q.ok, false);

@@ -1,22 +1,37 @@
 /**
- * Child process for the "Consul hangs / is black-holed" checks. argv: consulPort mode
- * (`hang` | `black-hole`). Starts a Pool, runs three queries (none can succeed: Consul never
- * answers), ends the Pool and prints one JSON line: how long each query took to settle, how
- * long end() took, and the active resources left beyond the baseline taken before the Pool.
- * The process must then exit by itself.
+ * Child process for the "a peer never answers" checks. argv: peer (`consul` | `pg`) and its
+ * port on 127.0.0.1 — a Consul agent that hangs or is black-holed, or the only PostgreSQL
+ * node (named primary by a fixed discovery source) that accepts TCP and never answers, or is
+ * black-holed. Starts a Pool, runs three queries (none can succeed), ends the Pool and prints
+ * one JSON line: how long each query took to settle, how long end() took, and the active
+ * resources left beyond the baseline taken before the Pool. The process must then exit by
+ * itself.
  */
 import { Pool } from '../../lib/index.js';
+import type { DiscoverySource } from '../../lib/index.js';
+import { node, update } from './nodes.js';
 
 const IGNORED = new Set(['TTYWrap', 'PipeWrap', 'FSReqCallback', 'FSEventWrap', 'SignalWrap', 'ProcessWrap', 'Immediate']);
 const resources = (): string[] => process.getActiveResourcesInfo().filter((r) => !IGNORED.has(r));
 
-const [consulPort] = process.argv.slice(2);
+const [peer, portText] = process.argv.slice(2);
+const port = Number(portText);
+/** The one node, at the silent port, as primary: nothing to ask Consul. */
+const fixed: DiscoverySource = {
+  start: (listener) => listener.onUpdate(update(1, node('silent', port, 'primary'))),
+  refresh: () => undefined,
+  stop: async () => undefined,
+  requestCount: 0,
+};
 const baseline = resources();
-const pool = new Pool({
-  service: 'pglab',
-  consul: { host: '127.0.0.1', port: Number(consulPort), connectTimeoutMillis: 500, requestTimeoutMillis: 800, waitSeconds: 2 },
-  failoverTimeoutMillis: 1_500,
-});
+const pool =
+  peer === 'pg'
+    ? new Pool({ discovery: fixed, user: 'app', password: 'pg-secret', database: 'app', connectTimeoutMillis: 500, failoverTimeoutMillis: 1_500 })
+    : new Pool({
+        service: 'pglab',
+        consul: { host: '127.0.0.1', port, connectTimeoutMillis: 500, requestTimeoutMillis: 800, waitSeconds: 2 },
+        failoverTimeoutMillis: 1_500,
+      });
 pool.on('error', () => undefined);
 const started = Date.now();
 const results = await Promise.allSettled(
