@@ -188,6 +188,7 @@ export class ConsulWatchLoop {
   readonly #random: () => number;
   readonly #where: string;
   readonly #budget: RequestBudget;
+  readonly #token = Symbol('ConsulWatchLoop');
   #state: 'new' | 'running' | 'stopped' = 'new';
   #listener: DiscoveryListener | undefined;
   #agent: Agent | undefined;
@@ -271,6 +272,7 @@ export class ConsulWatchLoop {
   stop(): Promise<void> {
     if (this.#stopping !== undefined) return this.#stopping;
     this.#state = 'stopped';
+    this.#budget.leave(this.#token);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const flight = this.#inFlight;
@@ -365,11 +367,10 @@ export class ConsulWatchLoop {
   #fire(): void {
     if (this.#state !== 'running') return;
     // Another loop of the same Pool may have sent a request meanwhile.
-    // (A clock that went backwards was already waited out by the decision that armed us.)
     const now = this.#now();
-    const since = this.#budget.sinceLastStart(now);
-    if (since !== undefined && since >= 0 && since < this.#settings.minIntervalMillis) {
-      this.#arm(rateLimitRemaining(this.#settings.minIntervalMillis, since));
+    const wait = this.#budget.admit(this.#token, now, this.#settings.minIntervalMillis);
+    if (wait > 0) {
+      this.#arm(wait);
       return;
     }
     const { waitSeconds, requestTimeoutMillis, consul } = this.#settings;
@@ -387,7 +388,6 @@ export class ConsulWatchLoop {
     const timeoutMillis = blocking ? waitMillis + Math.ceil(waitMillis / 16) + requestTimeoutMillis : requestTimeoutMillis;
     const controller = new AbortController();
     this.#requestCount += 1;
-    this.#budget.markStart(now);
     let pending: Promise<ConsulResponse>;
     try {
       // Only a parked watch is unref()ed: a short non-blocking request (bounded by
