@@ -355,6 +355,7 @@ export class ConsulWatchLoop {
       status,
       outcome: outcome.kind,
       index: outcome.kind === 'answer' ? outcome.index : undefined,
+      startedAt: flight.startedAt,
       durationMillis: Math.max(0, now - flight.startedAt),
       delayMillis: decision.delayMillis,
       reason: decision.reason,

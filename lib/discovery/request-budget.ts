@@ -36,6 +36,8 @@ export interface DiscoveryRequestMessage {
   readonly outcome: 'answer' | 'error' | 'throttled';
   /** For a valid answer: what its index did. */
   readonly index: IndexProgress | undefined;
+  /** When it started (epoch ms, the loop's clock): start to start ≥ the minimum interval per Pool. */
+  readonly startedAt: number;
   /** How long the request took, ms. */
   readonly durationMillis: number;
   /** The delay chosen before the loop's next request, ms. */
