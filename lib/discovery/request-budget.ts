@@ -36,6 +36,8 @@ export interface DiscoveryRequestMessage {
   readonly outcome: 'answer' | 'error' | 'throttled';
   /** For a valid answer: what its index did. */
   readonly index: IndexProgress | undefined;
+  /** When it started (epoch ms, the loop's clock): start to start ≥ the minimum interval per Pool. */
+  readonly startedAt: number;
   /** How long the request took, ms. */
   readonly durationMillis: number;
   /** The delay chosen before the loop's next request, ms. */
@@ -66,19 +68,22 @@ let nextBudgetId = 1;
 /**
  * The start time of the last Consul request of one Pool, shared by all of its loops (e.g.
  * `patroni+health` runs two), so the Pool as a whole never starts two requests closer than
- * the minimum interval.
+ * the minimum interval. A loop that had to wait is first in line the next time, so a loop
+ * whose endpoint churns cannot starve the other.
  *
  * @example
  * ```ts
  * const budget = new RequestBudget();
- * budget.markStart(Date.now());
- * budget.sinceLastStart(Date.now() + 40); // 40
+ * const me = Symbol('loop');
+ * budget.admit(me, Date.now(), 100);      // 0: go (marked as started)
+ * budget.admit(me, Date.now() + 40, 100); // 60: wait
  * ```
  */
 export class RequestBudget {
   /** Process-unique id, reported as `budgetId` on the diagnostics channel. */
   readonly id: number = nextBudgetId++;
   #lastStartAt: number | undefined;
+  readonly #waiting: symbol[] = [];
 
   /**
    * @param now the current time, ms
@@ -88,8 +93,34 @@ export class RequestBudget {
     return this.#lastStartAt === undefined ? undefined : now - this.#lastStartAt;
   }
 
-  /** @param now the time a request starts, ms */
-  markStart(now: number): void {
+  /**
+   * Whether loop `who` may start a request now. When it may, the start is recorded and 0
+   * returned; otherwise it is queued and the ms to wait before asking again are returned.
+   * A clock that went backwards counts as "waited long enough" (the decision that scheduled
+   * the loop already waited out the interval).
+   *
+   * @param who the asking loop's token
+   * @param now the current time, ms
+   * @param minIntervalMillis the minimum interval between two starts
+   * @returns 0 to go, else the wait in ms
+   */
+  admit(who: symbol, now: number, minIntervalMillis: number): number {
+    const since = this.sinceLastStart(now);
+    const remaining = since === undefined || since < 0 ? 0 : Math.max(0, Math.ceil(minIntervalMillis - since));
+    const first = this.#waiting[0];
+    if (remaining > 0 || (first !== undefined && first !== who)) {
+      if (!this.#waiting.includes(who)) this.#waiting.push(who);
+      // Behind another waiting loop: let it go first, then ask again.
+      return first !== undefined && first !== who ? Math.max(remaining, minIntervalMillis, 1) : remaining;
+    }
+    if (first === who) this.#waiting.shift();
     this.#lastStartAt = now;
+    return 0;
+  }
+
+  /** @param who a loop that stopped: it no longer waits in line */
+  leave(who: symbol): void {
+    const i = this.#waiting.indexOf(who);
+    if (i >= 0) this.#waiting.splice(i, 1);
   }
 }
