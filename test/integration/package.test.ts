@@ -95,7 +95,8 @@ describe('package entry points (integration: built dist/)', function () {
 
     const installed = join(app, 'node_modules', 'pg-consul');
     const files = readdirSync(installed).sort();
-    assert.deepEqual(files, ['LICENSE', 'README.md', 'dist', 'package.json']);
+    assert.deepEqual(files, ['LICENSE', 'README.md', 'dist', 'docs', 'package.json']);
+    assert.ok(existsSync(join(installed, 'docs', 'configuration.md')), 'the guides the README links to');
     assert.ok(existsSync(join(installed, 'dist', 'index.d.ts')) && existsSync(join(installed, 'dist', 'testing', 'index.d.ts')));
     assert.deepEqual(readdirSync(join(installed, 'dist'), { recursive: true }).filter((f) => String(f).endsWith('.map')), [], 'no source maps without their sources');
 
