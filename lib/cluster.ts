@@ -17,6 +17,8 @@ import type { LagLimit, LagMeasurement } from './routing/lag.js';
 import type { ReplicaLag, TopologySnapshot } from './topology/snapshot.js';
 import { NoPrimaryError, PoolEndedError } from './errors.js';
 import type { Outcome } from './errors.js';
+import { noNodeHint } from './retry/no-node-hint.js';
+import type { NoNodeSetup } from './retry/no-node-hint.js';
 
 /** Settings the cluster core needs (a subset of the resolved options). */
 export interface ClusterSettings {
@@ -40,6 +42,8 @@ export interface ClusterSettings {
   readonly lagCheckIntervalMillis?: number | undefined;
   /** The lag monitor's client factory (tests); default pg.Client with the pool's options. */
   readonly lagMonitorClients?: MonitorClientFactory | undefined;
+  /** What discovery looks for, to word the error when no node is ever found (see `noNodeHint`). */
+  readonly setup?: NoNodeSetup | undefined;
 }
 
 /** The emitters events are delivered to: the Pool facade and its two role views. */
@@ -276,11 +280,19 @@ export class Cluster {
       failoverTimeoutMillis: this.#settings.failoverTimeoutMillis,
       discovered: () => this.#topology.discovered,
       lastDiscoveryError: () => this.#lastDiscoveryError,
+      noNodeHint: () => this.#noNodeHint(intent),
       onRetry: (info) => this.#onRetry(intent, info),
       onPrimaryTrouble: () => {
         this.#troubleSince ??= this.#now();
       },
     };
+  }
+
+  /** Why no node of that role is available, worded as the fix; undefined without a `setup`. */
+  #noNodeHint(intent: 'primary' | 'replica'): string | undefined {
+    const setup = this.#settings.setup;
+    if (setup === undefined) return undefined;
+    return noNodeHint(intent, setup, { discovered: this.#topology.discovered, nodes: this.#topology.nodes.length, lastError: this.#lastDiscoveryError });
   }
 
   /**
@@ -294,7 +306,7 @@ export class Cluster {
       if (this.#topology.primary) return this.#topology;
       const remaining = deadline - this.#now();
       if (remaining <= 0) {
-        const why = this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered';
+        const why = this.#noNodeHint('primary') ?? (this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered');
         throw new NoPrimaryError(`no primary after ${timeoutMillis} ms: ${why}`, { cause: this.#lastDiscoveryError });
       }
       await this.#waitForChange(remaining);

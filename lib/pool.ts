@@ -155,6 +155,14 @@ export class Pool extends RoutedPool {
         lagMeasurement: chooseLagMeasurement(readRouting.maxReplicaLag, discoveryOptions?.mode),
         lagCheckIntervalMillis: readRouting.lagCheckIntervalMillis,
         replicaTieBreak: discoveryOptions === undefined ? 'rotate' : replicaTieBreakFor(discoveryOptions),
+        setup: {
+          mode: discoveryOptions?.mode ?? 'custom',
+          service: resolved.service,
+          primaryTags: resolved.primaryTags,
+          replicaTags: resolved.replicaTags,
+          patroniPrefix: discoveryOptions && `${discoveryOptions.patroni.namespace}/${discoveryOptions.patroni.scope}/`,
+          preparedQuery: discoveryOptions?.preparedQuery?.name,
+        },
       },
       source,
       {
