@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'docs/**', 'node_modules/**', 'bench/results/**', '.tmp/**'] },
+  { ignores: ['dist/**', 'docs/**', 'site/**', 'node_modules/**', 'bench/results/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

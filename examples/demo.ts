@@ -8,10 +8,10 @@
  * `--help`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from '../lib/index.js';
-import type { FailoverEvent, TopologyEvent } from '../lib/index.js';
-import { PatroniLab, Workload, crashDrill, findPgBin, switchoverDrill, writeStall } from '../lib/testing/index.js';
-import type { DrillTiming, WorkloadSummary } from '../lib/testing/index.js';
+import { Pool } from 'pg-consul';
+import type { FailoverEvent, TopologyEvent } from 'pg-consul';
+import { PatroniLab, Workload, crashDrill, findPgBin, switchoverDrill, writeStall } from 'pg-consul/testing';
+import type { DrillTiming, WorkloadSummary } from 'pg-consul/testing';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);

@@ -10,7 +10,7 @@
  * ```
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool, RowCountError } from '../lib/index.js';
+import { Pool, RowCountError } from 'pg-consul';
 
 interface Account {
   id: number;

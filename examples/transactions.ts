@@ -12,8 +12,8 @@
  * ```
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool, TransactionOutcomeUnknownError } from '../lib/index.js';
-import type { TransactionClient } from '../lib/index.js';
+import { Pool, TransactionOutcomeUnknownError } from 'pg-consul';
+import type { TransactionClient } from 'pg-consul';
 
 /**
  * Moves money between two accounts. The callback may run more than once (after a failover,

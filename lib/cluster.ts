@@ -22,6 +22,8 @@ import { probeReachable } from './pooling/reachability-probe.js';
 import type { ProbeReachable } from './pooling/reachability-probe.js';
 import { markReachable, markUnreachable } from './topology/snapshot.js';
 import type { Outcome } from './errors.js';
+import { noNodeHint } from './retry/no-node-hint.js';
+import type { NoNodeSetup } from './retry/no-node-hint.js';
 
 /** Settings the cluster core needs (a subset of the resolved options). */
 export interface ClusterSettings {
@@ -53,6 +55,8 @@ export interface ClusterSettings {
   readonly endTimeoutMillis?: number | undefined;
   /** The reachability probe (tests); default {@link probeReachable}. */
   readonly probe?: ProbeReachable | undefined;
+  /** What discovery looks for, to word the error when no node is ever found (see `noNodeHint`). */
+  readonly setup?: NoNodeSetup | undefined;
 }
 
 /** Probe deadline at `end()`: a node that answers nothing this fast while work is pending on it is fenced. */
@@ -312,6 +316,7 @@ export class Cluster {
       failoverTimeoutMillis: this.#settings.failoverTimeoutMillis,
       discovered: () => this.#topology.discovered,
       lastDiscoveryError: () => this.#lastDiscoveryError,
+      noNodeHint: () => this.#noNodeHint(intent),
       onRetry: (info) => this.#onRetry(intent, info),
       onPrimaryTrouble: () => {
         this.#troubleSince ??= this.#now();
@@ -320,6 +325,13 @@ export class Cluster {
         if (!this.#ending && !this.#topology.unreachable.has(node.address)) this.#detector?.suspect(node);
       },
     };
+  }
+
+  /** Why no node of that role is available, worded as the fix; undefined without a `setup`. */
+  #noNodeHint(intent: 'primary' | 'replica'): string | undefined {
+    const setup = this.#settings.setup;
+    if (setup === undefined) return undefined;
+    return noNodeHint(intent, setup, { discovered: this.#topology.discovered, nodes: this.#topology.nodes.length, lastError: this.#lastDiscoveryError });
   }
 
   /**
@@ -333,7 +345,7 @@ export class Cluster {
       if (this.#topology.primary) return this.#topology;
       const remaining = deadline - this.#now();
       if (remaining <= 0) {
-        const why = this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered';
+        const why = this.#noNodeHint('primary') ?? (this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered');
         throw new NoPrimaryError(`no primary after ${timeoutMillis} ms: ${why}`, { cause: this.#lastDiscoveryError });
       }
       await this.#waitForChange(remaining);

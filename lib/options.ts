@@ -24,6 +24,7 @@ import type { DiscoverySource } from './discovery/discovery-source.js';
 import { parseHostEntry } from './discovery/host-list.js';
 import type { StaticHost } from './discovery/host-list.js';
 import { createLogger } from './log.js';
+import { assertKnownKeys, PG_OPTION_KEYS } from './option-keys.js';
 import type { Logger } from './log.js';
 import type { LagLimit } from './routing/lag.js';
 import type { ReplicaTieBreak } from './topology/select.js';
@@ -840,9 +841,7 @@ interface ResolvedConsul {
 function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): ResolvedConsul {
   if (raw !== undefined && !isObject(raw)) throw invalid(option('consul'), 'must be an object', raw);
   const c = (raw ?? {}) as ConsulOptions;
-  for (const key of Object.keys(c)) {
-    if (!CONSUL_KEYS.has(key)) throw new TypeError(`pg-consul: unknown option "consul.${key}"`);
-  }
+  assertKnownKeys(c, [...CONSUL_KEYS], 'consul');
 
   // Where: explicit address | explicit host/port | CONSUL_HTTP_ADDR | default.
   if (c.address !== undefined && (c.host !== undefined || c.port !== undefined)) {
@@ -974,8 +973,9 @@ function resolvePgOptions(rest: Record<string, unknown>, log: Logger): Readonly<
  *
  * Throws a `TypeError` naming the offending option (`option "consul.port" …`) or environment
  * variable (`environment variable CONSUL_HTTP_SSL_VERIFY …`) for any missing or invalid value;
- * secret values are never included (`(value hidden)`). Unknown top-level keys are passed to pg
- * (it accepts arbitrary client options); unknown keys inside `consul` are rejected.
+ * secret values are never included (`(value hidden)`). An unknown key — one that neither pg
+ * (`pg.PoolConfig` / `pg.ClientConfig`) nor pg-consul reads — is a TypeError naming it and the
+ * closest valid key; with a custom `Client` class, unknown top-level keys are passed on to it.
  *
  * Environment variables read: `PGCONSUL_SERVICE`, `PGCONSUL_FAILOVER_TIMEOUT_MS`,
  * `PGCONSUL_PRIMARY_TAGS`, `PGCONSUL_REPLICA_TAGS`, `PGCONSUL_READ_FALLBACK`,
@@ -1011,6 +1011,9 @@ export function resolveOptions(
   if (options !== undefined && !isObject(options)) {
     throw new TypeError(`pg-consul: options must be an object, got ${show(options)}`);
   }
+  // Unknown keys are typos: rejected, naming the closest valid key. A custom `Client` class
+  // may read keys of its own, so with one only pg-consul's nested options are checked.
+  if (options !== undefined && options.Client === undefined) assertKnownKeys(options, [...OWN_KEYS, ...PG_OPTION_KEYS]);
   const all: Record<string, unknown> = { ...(options ?? {}) };
   const own: Partial<Record<(typeof OWN_KEYS)[number], unknown>> = {};
   for (const key of OWN_KEYS) {
@@ -1214,9 +1217,7 @@ const PROBE_KEYS: ReadonlySet<string> = new Set(['intervalMillis', 'timeoutMilli
 function knownKeys(value: unknown, name: string, keys: ReadonlySet<string>): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw invalid(option(name), 'must be an object', value);
-  for (const key of Object.keys(value)) {
-    if (!keys.has(key)) throw new TypeError(`pg-consul: unknown option "${name}.${key}"`);
-  }
+  assertKnownKeys(value, [...keys], name);
   return value;
 }
 
@@ -1485,9 +1486,7 @@ export function resolveReadRoutingOptions(options: PoolOptions | undefined, env:
   const raw = o['maxReplicaLag'];
   if (raw !== undefined) {
     if (!isObject(raw)) throw invalid(option('maxReplicaLag'), 'must be an object like { bytes, seconds }', raw);
-    for (const key of Object.keys(raw)) {
-      if (!MAX_REPLICA_LAG_KEYS.has(key)) throw new TypeError(`pg-consul: unknown option "maxReplicaLag.${key}"`);
-    }
+    assertKnownKeys(raw, [...MAX_REPLICA_LAG_KEYS], 'maxReplicaLag');
     const bytes = raw['bytes'] === undefined ? undefined : lagBytes(raw['bytes'], option('maxReplicaLag.bytes'));
     const seconds = raw['seconds'] === undefined ? undefined : lagSeconds(raw['seconds'], option('maxReplicaLag.seconds'));
     if (bytes === undefined && seconds === undefined) {
@@ -1577,3 +1576,24 @@ export function resolveFailureDetectionOptions(options: PoolOptions | undefined,
     endTimeoutMillis: millis('endTimeoutMillis', 'PGCONSUL_END_TIMEOUT_MS', 0),
   });
 }
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * pg-consul's own option keys, per level (top level and each nested object): what the
+ * unknown-key check accepts besides pg's keys, and what docs/configuration.md must document
+ * (a unit test compares the two).
+ *
+ * @example
+ * ```ts
+ * OPTION_KEYS.consul.includes('address'); // true
+ * ```
+ */
+export const OPTION_KEYS = Object.freeze({
+  top: Object.freeze([...OWN_KEYS]),
+  consul: Object.freeze([...CONSUL_KEYS]),
+  patroni: Object.freeze([...PATRONI_KEYS]),
+  preparedQuery: Object.freeze([...PREPARED_QUERY_KEYS]),
+  probe: Object.freeze([...PROBE_KEYS]),
+  maxReplicaLag: Object.freeze([...MAX_REPLICA_LAG_KEYS]),
+});

@@ -162,6 +162,14 @@ export class Pool extends RoutedPool {
             ? { afterMillis: failure.deadPeerAfterMillis, timeoutMillis: failure.deadPeerTimeoutMillis, attempts: 2 }
             : undefined,
         endTimeoutMillis: failure.endTimeoutMillis,
+        setup: {
+          mode: discoveryOptions?.mode ?? 'custom',
+          service: resolved.service,
+          primaryTags: resolved.primaryTags,
+          replicaTags: resolved.replicaTags,
+          patroniPrefix: discoveryOptions && `${discoveryOptions.patroni.namespace}/${discoveryOptions.patroni.scope}/`,
+          preparedQuery: discoveryOptions?.preparedQuery?.name,
+        },
       },
       source,
       {
@@ -202,7 +210,7 @@ export class Pool extends RoutedPool {
    * primary as with `pool.query` and record the primary's WAL position (one extra round trip
    * per write); reads (`session.replica`) go to a replica that has replayed that position,
    * else to the primary. While a session has no position, its reads cost exactly what
-   * `pool.replica` reads cost. See the README section "Read routing".
+   * `pool.replica` reads cost. See docs/read-routing.md.
    *
    * @param token a token from an earlier session's `token` (cookie, header…); `undefined`
    *   or `''` for a fresh session

@@ -111,7 +111,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   /**
    * Runs a statement: on the primary for `pool` and `pool.primary`, on a replica for
    * `pool.replica`. Same overloads as pg.Pool's `query` (promise and callback). Statements
-   * that certainly did not run are retried until `failoverTimeoutMillis`; see the README for
+   * that certainly did not run are retried until `failoverTimeoutMillis`; see docs/failures-and-retries.md for
    * exactly which failures are retried. With `autoReadRouting`, `pool.query` (not
    * `pool.primary.query`) sends statements that are certainly read-only to the read path.
    *

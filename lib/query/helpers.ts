@@ -16,6 +16,7 @@
 import type pg from 'pg';
 import { RowCountError } from '../errors.js';
 import type { RowCountExpectation } from '../errors.js';
+import { hasSecondStatement } from './read-only.js';
 
 /**
  * The one thing the helpers need: pg's promise `query(text | config, values?)`. A pg-consul
@@ -80,7 +81,26 @@ export function checkedRows<T>(expected: RowCountExpectation, rows: readonly T[]
   return rows;
 }
 
-/** A multi-statement text yields an array of results: the helpers take one statement only. */
+/**
+ * The statement as a QueryConfig sent with the extended protocol, after refusing a text that
+ * certainly holds several statements — before anything is sent. PostgreSQL's extended
+ * protocol refuses a second statement itself (SQLSTATE 42601, nothing run), so a text the
+ * lexer cannot split with certainty is still never run as a script, whereas pg's simple
+ * protocol (text without values) would run every statement of it.
+ */
+function singleStatement(statement: QueryStatement): pg.QueryConfig {
+  const config: pg.QueryConfig = typeof statement === 'string' ? { text: statement } : statement;
+  if (typeof config.text === 'string' && hasSecondStatement(config.text) === true) {
+    throw new TypeError(
+      'pg-consul: query helpers take a single statement, and this text has several (nothing was sent); ' +
+        'run one statement per call, or a script with pool.query',
+    );
+  }
+  // `queryMode` is pg's (pg ≥ 8.12) but missing from @types/pg.
+  return { ...config, queryMode: 'extended' } as pg.QueryConfig;
+}
+
+/** A result that is an array means a custom Queryable ran several statements anyway. */
 function singleResult(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult {
   if (Array.isArray(result)) {
     throw new TypeError(`pg-consul: query helpers take a single statement; this text ran ${result.length} statements`);
@@ -89,7 +109,7 @@ function singleResult(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult
 }
 
 async function rowsOf<T>(q: Queryable, statement: QueryStatement, values: unknown[] | undefined): Promise<T[]> {
-  const result = singleResult(await q.query(statement as pg.QueryConfig, values));
+  const result = singleResult(await q.query(singleStatement(statement), values));
   return result.rows as T[];
 }
 
@@ -165,7 +185,7 @@ export async function queryAny<T>(q: Queryable, statement: QueryStatement, value
 
 /** The statement with `rowMode: 'array'`, so the first column is found by position (duplicate names are harmless). */
 function asArrayRows(statement: QueryStatement, values: unknown[] | undefined): pg.QueryArrayConfig {
-  const config: pg.QueryConfig = typeof statement === 'string' ? { text: statement } : statement;
+  const config = singleStatement(statement);
   return { ...config, ...(values !== undefined ? { values } : {}), rowMode: 'array' };
 }
 

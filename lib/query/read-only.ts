@@ -468,3 +468,44 @@ export function readOnlyVerdict(text: unknown): string | undefined {
 export function isReadOnlyStatement(text: unknown): boolean {
   return readOnlyVerdict(text) === undefined;
 }
+
+/**
+ * Whether SQL text certainly holds a second statement after a top-level `;`, lexed like
+ * PostgreSQL (comments, literals, dollar quotes and quoted identifiers never split). Pure;
+ * never throws. Used by the typed query helpers to refuse a script before sending anything.
+ *
+ * @param text SQL text
+ * @returns `true` when a second statement certainly follows; `false` when there is certainly
+ *   one (empty statements such as a trailing `;;` do not count); `undefined` when the text
+ *   cannot be split with certainty: it does not lex (a backslash in a plain string literal,
+ *   whose meaning depends on `standard_conforming_strings`, …) or it has a `BEGIN ATOMIC`
+ *   body, whose `;` do not end the statement
+ *
+ * @example
+ * ```ts
+ * hasSecondStatement('SELECT 1; SELECT 2');  // true
+ * hasSecondStatement("SELECT ';' ;");        // false
+ * hasSecondStatement("SELECT 'a\\b'; SELECT 2"); // undefined (backslash in a plain literal)
+ * ```
+ */
+export function hasSecondStatement(text: string): boolean | undefined {
+  const lx = new Lexer(text);
+  let prevWord = '';
+  for (;;) {
+    let kind = lx.next();
+    if (kind === 'end') return false;
+    if (kind === 'bad') return undefined;
+    if (kind === 'word') {
+      if (prevWord === 'begin' && lx.value() === 'atomic') return undefined;
+      prevWord = lx.value();
+      continue;
+    }
+    prevWord = '';
+    if (kind !== 'punct' || lx.value() !== ';') continue;
+    do kind = lx.next();
+    while (kind === 'punct' && lx.value() === ';');
+    if (kind === 'end') return false;
+    if (kind === 'bad') return undefined;
+    return true;
+  }
+}

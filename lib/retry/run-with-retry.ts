@@ -65,6 +65,8 @@ export interface RetryDeps {
   discovered(): boolean;
   /** The last discovery error, if discovery never answered. */
   lastDiscoveryError(): Error | undefined;
+  /** Why no node was available, worded as the fix (`noNodeHint`); undefined for the generic wording. */
+  noNodeHint?(): string | undefined;
   /** Called before each wait. */
   onRetry(info: { attempt: number; delayMillis: number; node: string | undefined; error: Error; outcome: Outcome }): void;
   /** Called for every failed attempt on the primary path (failover timing). */
@@ -224,7 +226,8 @@ function timeoutError(
   if (firstError === undefined) {
     // No node was ever available to try.
     const cause = deps.discovered() ? undefined : deps.lastDiscoveryError();
-    const why = deps.discovered() ? '' : ' (discovery has not answered yet)';
+    const hint = deps.noNodeHint?.();
+    const why = hint !== undefined ? `: ${hint}` : deps.discovered() ? '' : ' (discovery has not answered yet)';
     const message = `${lastError.message} after ${elapsed} ms${why}`;
     const options = { cause, attempts };
     return intent === 'primary' || lastError instanceof NoPrimaryError

@@ -113,6 +113,28 @@ describe('query helpers (integration: real PostgreSQL + Consul double)', functio
     await assert.rejects(pool.any('SELECT 1; SELECT 2'), /single statement/);
   });
 
+  it('never run a multi-statement text: refused before sending, or by PostgreSQL\'s extended protocol', async () => {
+    const pool = newPool();
+    await pool.query('CREATE TABLE ms (id int)');
+    const count = (): Promise<number> => pool.value<number>('SELECT count(*)::int FROM ms');
+    // Certainly two statements: a TypeError, and nothing reached the server.
+    for (const run of [() => pool.any('INSERT INTO ms VALUES (1); SELECT 1'), () => pool.replica.value('SELECT 1; SELECT 2'), () => pool.value('INSERT INTO ms VALUES (1) RETURNING id; SELECT 1')]) {
+      await assert.rejects(run(), (err: unknown) => err instanceof TypeError && /nothing was sent/.test(err.message));
+    }
+    // A text the lexer cannot split with certainty (a backslash in a plain literal) goes out
+    // with the extended protocol: PostgreSQL refuses the second statement (42601) and runs none.
+    await assert.rejects(pool.any("INSERT INTO ms SELECT 2 WHERE 'a\\b' <> ''; SELECT 1"), (err: Error & { code?: string }) => err.code === '42601');
+    assert.equal(await count(), 0, 'no INSERT ran');
+    // Through pg's simple protocol (pool.query without values) the same script does run: the
+    // difference the helpers close.
+    await pool.query('INSERT INTO ms VALUES (3); SELECT 1');
+    assert.equal(await count(), 1);
+    // One statement whose body holds `;` (BEGIN ATOMIC) is one statement for the server too.
+    await pool.any('CREATE FUNCTION ms_one() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END');
+    assert.equal(await pool.value<number>('SELECT ms_one();'), 1);
+    await pool.query('DROP FUNCTION ms_one(); DROP TABLE ms');
+  });
+
   it('route like query: pool and pool.primary on the primary, pool.replica on a replica', async () => {
     const pool = newPool();
     const primaryPort = cluster.node(cluster.primaryName()).port;

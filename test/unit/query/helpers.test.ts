@@ -61,7 +61,7 @@ describe('query/helpers: functions over a Queryable', () => {
     const { q, calls } = fake([{ id: 7 }]);
     const row = await queryOne<{ id: number }>(q, 'SELECT id FROM t WHERE v = $1', ['x']);
     assert.deepEqual(row, { id: 7 });
-    assert.deepEqual(calls, [{ text: 'SELECT id FROM t WHERE v = $1', values: ['x'] }]);
+    assert.deepEqual(calls, [{ text: { text: 'SELECT id FROM t WHERE v = $1', queryMode: 'extended' }, values: ['x'] }]);
   });
 
   it('one / maybeOne / many fail with the row count; maybeOne gives null; any gives []', async () => {
@@ -78,15 +78,30 @@ describe('query/helpers: functions over a Queryable', () => {
   it('value takes the first column by position (array rows), keeping the caller\'s QueryConfig', async () => {
     const { q, calls } = fake([{ n: 42, other: 'x' }]);
     assert.equal(await queryValue<number>(q, { text: 'SELECT n, other FROM t WHERE id = $1', values: [1], name: 'by-id' }), 42);
-    assert.deepEqual(calls[0]!.text, { text: 'SELECT n, other FROM t WHERE id = $1', values: [1], name: 'by-id', rowMode: 'array' });
+    assert.deepEqual(calls[0]!.text, { text: 'SELECT n, other FROM t WHERE id = $1', values: [1], name: 'by-id', queryMode: 'extended', rowMode: 'array' });
     const text = fake([{ n: null }]);
     assert.equal(await queryValue<number | null>(text.q, 'SELECT $1::int', [null]), null);
-    assert.deepEqual(text.calls[0]!.text, { text: 'SELECT $1::int', values: [null], rowMode: 'array' });
+    assert.deepEqual(text.calls[0]!.text, { text: 'SELECT $1::int', values: [null], queryMode: 'extended', rowMode: 'array' });
     await assert.rejects(queryValue(fake([]).q, 'S'), (e: unknown) => e instanceof RowCountError && e.expected === 'value' && e.rowCount === 0);
     await assert.rejects(queryValue(fake([{}], []).q, 'SELECT FROM t'), TypeError);
   });
 
-  it('refuses a multi-statement text (pg answers with several results)', async () => {
+  it('refuses a text that certainly holds two statements before sending anything', async () => {
+    for (const helper of [queryOne, queryMaybeOne, queryMany, queryAny, queryValue]) {
+      const { q, calls } = fake([{ a: 1 }]);
+      await assert.rejects(helper(q, 'INSERT INTO t VALUES (1); SELECT 1'), (e: unknown) => e instanceof TypeError && /single statement.*nothing was sent/.test(e.message));
+      await assert.rejects(helper(q, { text: 'SELECT 1;\n-- c\nDELETE FROM t' }), TypeError);
+      assert.deepEqual(calls, [], `${helper.name} sent nothing`);
+    }
+  });
+
+  it('sends a text it cannot split with certainty with the extended protocol (the server refuses a second statement)', async () => {
+    const { q, calls } = fake([{ a: 1 }]);
+    await queryAny(q, "SELECT 'a\\b'; SELECT 2");
+    assert.deepEqual(calls[0]!.text, { text: "SELECT 'a\\b'; SELECT 2", queryMode: 'extended' });
+  });
+
+  it('refuses a multi-statement text (a custom Queryable answers with several results)', async () => {
     const q: Queryable = {
       query: async () => [{ rows: [] }, { rows: [] }] as unknown as pg.QueryResult,
     };

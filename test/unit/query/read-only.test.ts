@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isReadOnlyStatement, readOnlyVerdict } from '../../../lib/query/read-only.js';
+import { hasSecondStatement, isReadOnlyStatement, readOnlyVerdict } from '../../../lib/query/read-only.js';
 
 /** `read: true` = certainly read-only (replica); otherwise the verdict must contain `why`. */
 interface Case {
@@ -125,4 +125,25 @@ describe('query/read-only', () => {
     assert.equal(isReadOnlyStatement(sql), true);
     assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 200);
   });
+});
+
+describe('query/read-only: hasSecondStatement (the helpers\' pre-send check)', () => {
+  const table: Array<[string, boolean | undefined]> = [
+    ['SELECT 1', false],
+    ['SELECT 1;', false],
+    ['SELECT 1;;  -- trailing comment', false],
+    ["SELECT ';' AS semi", false],
+    ['SELECT $$a; b$$', false],
+    ['SELECT "x;y" FROM t', false],
+    ['SELECT 1 /* ; nested /* ; */ */', false],
+    ['SELECT 1; SELECT 2', true],
+    ['INSERT INTO t VALUES (1);\nDELETE FROM t', true],
+    ['SELECT 1;; SELECT 2', true],
+    ["SELECT 'a\\b'; SELECT 2", undefined],
+    ["SELECT 'unterminated; SELECT 2", undefined],
+    ['CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END', undefined],
+  ];
+  for (const [sql, expected] of table) {
+    it(`${JSON.stringify(sql)} → ${String(expected)}`, () => assert.equal(hasSecondStatement(sql), expected));
+  }
 });
