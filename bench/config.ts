@@ -74,14 +74,14 @@ const CONFIGS: Readonly<Record<BenchMode, BenchConfig>> = {
     overhead: { rounds: 15, roundMillis: 200, maxOpsPerRound: 100_000, warmupMillis: 150, concurrencies: [1, 8, 32] },
     failover: { kinds: ['switchover', 'kill-postgres'], steadyMillis: 3_000, recoveryTimeoutMillis: 20_000, settleMillis: 1_000, intervalMillis: 5 },
     soak: { queries: 40_000, failovers: 3, concurrency: 8, timeLimitMillis: 45_000 },
-    consulFuzz: { pools: 6, seed: 15, phases: { fuzz: 28_000, errors: 20_000, churn: 10_000, hang: 5_000 } },
+    consulFuzz: { pools: 6, patroniHealthPool: true, seed: 15, phases: { fuzz: 28_000, errors: 20_000, churn: 10_000, hang: 5_000 } },
   },
   full: {
     mode: 'full',
     overhead: { rounds: 41, roundMillis: 300, maxOpsPerRound: 1_000_000, warmupMillis: 300, concurrencies: [1, 8, 32] },
     failover: { kinds: ['switchover', 'kill-postgres', 'kill-patroni'], steadyMillis: 10_000, recoveryTimeoutMillis: 30_000, settleMillis: 2_000, intervalMillis: 5 },
     soak: { queries: 1_000_000, failovers: 50, concurrency: 16, timeLimitMillis: 900_000 },
-    consulFuzz: { pools: 6, seed: 15, phases: { fuzz: 120_000, errors: 60_000, churn: 30_000, hang: 10_000 } },
+    consulFuzz: { pools: 6, patroniHealthPool: true, seed: 15, phases: { fuzz: 120_000, errors: 60_000, churn: 30_000, hang: 10_000 } },
   },
 };
 

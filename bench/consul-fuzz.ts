@@ -24,8 +24,14 @@ import { advertise } from '../test/support/advertise.js';
 
 /** Sizes of one run. */
 export interface ConsulFuzzConfig {
-  /** Pools. */
+  /** Pools in the default discovery mode (`consul-health`), each running two query loops. */
   readonly pools: number;
+  /**
+   * Add one `patroni+health` Pool (two Consul loops — KV and health — sharing one budget).
+   * It runs no queries (the double holds no Patroni keys, so it never has a primary): it is
+   * there to show that the rate bound holds per Pool, not per loop. Listed last.
+   */
+  readonly patroniHealthPool?: boolean;
   /** PRNG seed of the proxy. */
   readonly seed: number;
   /** Length of each phase, ms. */
@@ -38,8 +44,8 @@ export interface ConsulFuzzPhase {
   readonly phase: string;
   /** Phase length, ms. */
   readonly millis: number;
-  /** Per Pool: requests, requests/s over the phase, requests/s after its first 5 s, most in any 1 s window. */
-  readonly perPool: ReadonlyArray<{ requests: number; perSecond: number; perSecondAfter5s: number | null; max1s: number }>;
+  /** Per Pool: discovery mode, requests, requests/s over the phase, requests/s after its first 5 s, most in any 1 s window. */
+  readonly perPool: ReadonlyArray<{ discovery: string; requests: number; perSecond: number; perSecondAfter5s: number | null; max1s: number }>;
   /** Queries that succeeded / were rejected during the phase (all Pools). */
   readonly settled: number;
   /** Rejected queries. */
@@ -91,11 +97,14 @@ export async function runConsulFuzz(config: ConsulFuzzConfig, log: (line: string
   const pools: Pool[] = [];
   try {
     const ports: number[] = [];
-    for (let i = 0; i < config.pools; i++) {
+    const modes: Array<'consul-health' | 'patroni+health'> = Array.from({ length: config.pools }, () => 'consul-health' as const);
+    if (config.patroniHealthPool === true) modes.push('patroni+health');
+    for (const discovery of modes) {
       const port = await proxy.listen();
       ports.push(port);
       const pool = new Pool({
         service,
+        discovery,
         consul: { host: '127.0.0.1', port, waitSeconds: 5, requestTimeoutMillis: 2_000 },
         user: cluster.appUser.user,
         password: cluster.appUser.password,
@@ -133,13 +142,14 @@ export async function runConsulFuzz(config: ConsulFuzzConfig, log: (line: string
           longest = Math.max(longest, Date.now() - t);
         }
       };
-      await Promise.all(pools.flatMap((pool) => [loop(pool), loop(pool)]));
+      await Promise.all(pools.flatMap((pool, i) => (modes[i] === 'consul-health' ? [loop(pool), loop(pool)] : [new Promise((r) => setTimeout(r, millis))])));
       const ended = Date.now();
       const perPool = ports.map((p, i) => {
         const arrivals = proxy.stats(p).arrivals.slice(before[i] ?? 0);
         const after5 = arrivals.filter((t) => t >= started + 5_000);
         const span = (ended - started) / 1000;
         return {
+          discovery: modes[i] ?? '?',
           requests: arrivals.length,
           perSecond: round(arrivals.length / span),
           perSecondAfter5s: span > 6 ? round(after5.length / (span - 5)) : null,
@@ -157,7 +167,7 @@ export async function runConsulFuzz(config: ConsulFuzzConfig, log: (line: string
     const endMillis = Date.now() - endStarted;
     await new Promise((r) => setTimeout(r, 100));
     const openConnectionsAfterEnd = proxy.openConnections;
-    log(`consul-fuzz: end() of ${config.pools} Pools took ${endMillis} ms; Consul connections left open: ${openConnectionsAfterEnd}`);
+    log(`consul-fuzz: end() of ${modes.length} Pools took ${endMillis} ms; Consul connections left open: ${openConnectionsAfterEnd}`);
     return { config, phases, endMillis, openConnectionsAfterEnd };
   } finally {
     await Promise.all(pools.map((p) => p.end()));
@@ -170,7 +180,7 @@ export async function runConsulFuzz(config: ConsulFuzzConfig, log: (line: string
 if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[1]}`) {
   const seconds = Number(process.env['PGCONSUL_FUZZ_SECONDS'] ?? 28);
   runConsulFuzz(
-    { pools: 6, seed: Number(process.env['PGCONSUL_FUZZ_SEED'] ?? 15), phases: { fuzz: seconds * 1000, errors: 20_000, churn: 10_000, hang: 5_000 } },
+    { pools: 6, patroniHealthPool: true, seed: Number(process.env['PGCONSUL_FUZZ_SEED'] ?? 15), phases: { fuzz: seconds * 1000, errors: 20_000, churn: 10_000, hang: 5_000 } },
     (line) => console.log(line),
   ).catch((err: unknown) => {
     console.error(err);

@@ -151,7 +151,7 @@ export function markdownSummary(r: BenchResults): string {
     const c = r.consulFuzz;
     out.push('## Consul fuzz');
     out.push('');
-    out.push(`${c.config.pools} Pools, each on its own port of a seeded mutating proxy (seed ${c.config.seed}) in front of the Consul double; real PostgreSQL behind the good answers. Requests per Pool as the proxy saw them. Goals: ≤ 1 request/s per Pool after 5 s of errors, ≤ 10/s under valid index churn (docs/consul-requests.md).`);
+    out.push(`${c.config.pools} Pools${c.config.patroniHealthPool === true ? ' (+ one `patroni+health` Pool listed last: two loops, one budget, no queries)' : ''}, each on its own port of a seeded mutating proxy (seed ${c.config.seed}) in front of the Consul double; real PostgreSQL behind the good answers. Requests per Pool as the proxy saw them. Goals: ≤ 1 request/s per Pool after 5 s of errors, ≤ 10/s under valid index churn (docs/consul-requests.md).`);
     out.push('');
     out.push('| phase | s | requests/s per Pool | after 5 s | most in any 1 s | queries ok / rejected | longest query (ms) | heap after GC (MB) |');
     out.push('|---|---:|---|---|---|---|---:|---:|');

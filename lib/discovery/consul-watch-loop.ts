@@ -122,6 +122,7 @@ export class ConsulWatchLoop {
     if (this.#state !== 'new') throw new Error(`${owner}: start() may be called only once`);
     this.#state = 'running';
     this.#listener = listener;
+    this.#budget.join(this.#token);
     this.#agent = createConsulAgent(this.#settings.consul);
     this.log('debug', `starting ${this.#spec.what}`);
     this.#fire();
@@ -220,7 +221,8 @@ export class ConsulWatchLoop {
       },
       {
         minIntervalMillis: this.#settings.minIntervalMillis,
-        backoff: this.#settings.backoff,
+        // k loops of one Pool back off k times longer: the Pool's rate under errors stays that of one loop.
+        backoff: { initialMillis: this.#settings.backoff.initialMillis, maxMillis: this.#settings.backoff.maxMillis * Math.max(1, this.#budget.members) },
         retryAfterMaxMillis: this.#settings.retryAfterMaxMillis,
         pollIntervalMillis: this.#spec.pollIntervalMillis,
       },
@@ -310,6 +312,17 @@ export class ConsulWatchLoop {
       result = this.#spec.interpret(res, reported ?? 0);
     } catch (err) {
       this.#failed(flight, err);
+      return;
+    }
+    if (result.update !== undefined && result.update.nodes.length === 0 && result.skipped.length > 0) {
+      // Nothing usable and something malformed: an invalid answer, not "the cluster is empty".
+      // Reporting it would wipe the topology; back off like any other failed round instead.
+      this.#failed(
+        flight,
+        new DiscoveryError(`${this.#spec.failureLabel} at ${this.#where}: every ${this.#spec.entryLabel} in the answer was malformed (${result.skipped[0] ?? ''})`, {
+          status: res.status,
+        }),
+      );
       return;
     }
     const previous = this.#index;

@@ -84,6 +84,21 @@ export class RequestBudget {
   readonly id: number = nextBudgetId++;
   #lastStartAt: number | undefined;
   readonly #waiting: symbol[] = [];
+  readonly #members = new Set<symbol>();
+
+  /**
+   * Loops running on this budget. The discovery loop multiplies its backoff cap by it, so a
+   * Pool with two loops (`patroni+health`) sends no more requests to a failing Consul than a
+   * Pool with one.
+   */
+  get members(): number {
+    return this.#members.size;
+  }
+
+  /** @param who a loop that starts on this budget */
+  join(who: symbol): void {
+    this.#members.add(who);
+  }
 
   /**
    * @param now the current time, ms
@@ -118,8 +133,9 @@ export class RequestBudget {
     return 0;
   }
 
-  /** @param who a loop that stopped: it no longer waits in line */
+  /** @param who a loop that stopped: it no longer counts nor waits in line */
   leave(who: symbol): void {
+    this.#members.delete(who);
     const i = this.#waiting.indexOf(who);
     if (i >= 0) this.#waiting.splice(i, 1);
   }

@@ -121,7 +121,7 @@ describe('bench --smoke', function () {
     const c = results.consulFuzz;
     assert.ok(c);
     assert.deepEqual(c.phases.map((p) => p.phase), ['fuzz', 'errors', 'churn', 'hang']);
-    for (const p of c.phases) assert.equal(p.perPool.length, c.config.pools);
+    for (const p of c.phases) assert.equal(p.perPool.length, c.config.pools + (c.config.patroniHealthPool === true ? 1 : 0));
     assert.ok(c.phases.some((p) => p.settled > 0), 'queries ran on the good answers');
     assert.equal(c.openConnectionsAfterEnd, 0);
   });

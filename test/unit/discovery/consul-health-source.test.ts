@@ -326,9 +326,26 @@ describe('ConsulHealthSource', () => {
     it('works with a listener without onSkippedEntry', async () => {
       const updates: TopologyUpdate[] = [];
       create().start({ onUpdate: (u) => updates.push(u), onError: () => undefined });
-      fake.last.resolve(answer('3', [null]));
+      fake.last.resolve(answer('3', [healthEntry('node1', '10.0.0.1', ['master']), null]));
       await clock.tickAsync(0);
       assert.equal(updates.length, 1);
+    });
+
+    it('an answer whose every entry is malformed is a failed round (backoff), not an empty cluster', async () => {
+      create({ random: () => 0.5 }).start(listener);
+      fake.last.resolve(answer('3'));
+      await clock.tickAsync(MIN_INTERVAL);
+      fake.last.resolve(answer('4', [null, { Node: 5, Service: 'x' }]));
+      await clock.tickAsync(0);
+      assert.equal(listener.updates.length, 1, 'the good topology stays');
+      assert.equal(listener.errors.length, 1);
+      assert.match(listener.errors[0]?.error.message ?? '', /every Consul health entry in the answer was malformed \(entry 0: not an object/);
+      assert.equal(listener.errors[0]?.attempt, 1);
+      await clock.tickAsync(500); // backoff: 0.5 × 1 000
+      assert.equal(fake.calls.length, 3);
+      fake.last.resolve(answer('4', []));
+      await clock.tickAsync(0);
+      assert.equal(listener.updates.at(-1)?.nodes.length, 0, 'an empty list is a valid answer');
     });
   });
 

@@ -148,9 +148,29 @@ describe('request budget and the discovery request channel', () => {
     assert.equal(budget.admit(b, 1_100, 100), 0);
     assert.equal(budget.admit(a, 1_200, 100), 0, 'then a');
     assert.equal(budget.admit(b, 1_250, 100), 50);
+    budget.join(a);
+    budget.join(b);
+    assert.equal(budget.members, 2);
     budget.leave(b);
+    assert.equal(budget.members, 1);
     assert.equal(budget.admit(a, 1_300, 100), 0, 'nobody in line any more');
     assert.equal(budget.admit(a, 900, 100), 0, 'a clock that went back does not block');
+  });
+
+  it('two loops sharing a budget double their backoff cap: under errors the Pool sends what one loop would', async () => {
+    const budget = new RequestBudget();
+    const a = new FakeConsul();
+    const b = new FakeConsul();
+    a.onCall = (call) => call.reject(new DiscoveryError('down', { status: 500 }));
+    b.onCall = (call) => call.reject(new DiscoveryError('down', { status: 500 }));
+    const la = new RecordingListener();
+    create(a, { budget, random: () => 0.999 }).start(la);
+    create(b, { budget, random: () => 0.999 }).start(new RecordingListener());
+    assert.equal(budget.members, 2);
+    await clock.tickAsync(120_000);
+    const late = la.errors.filter((e) => e.attempt >= 12);
+    assert.ok(late.length > 0);
+    for (const e of late) assert.equal(e.retryInMillis, 9_990, 'cap 2 × 5 s, jitter 0.999');
   });
 
   it('separate budgets (two Pools) do not slow each other down', async () => {
