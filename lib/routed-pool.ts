@@ -1,5 +1,4 @@
-import { EventEmitter } from 'node:events';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Cluster } from './cluster.js';
 import type { PoolEvents } from './events.js';
 import { NoPrimaryError, NoReplicaError, PoolEndedError } from './errors.js';
@@ -33,6 +32,15 @@ function invoke(fn: () => void): void {
   }
 }
 
+/** pg-pool's constructor writes `ending = false` / `ended = false`; the cluster's state rules. */
+function ignoreWrite(): void {}
+
+/** The options pg-pool's own constructor acts on, without connection settings or secrets. */
+function lifecycleOptions(options: pg.PoolOptions): pg.PoolConfig {
+  const { max, min, maxUses, allowExitOnIdle, maxLifetimeSeconds, idleTimeoutMillis, log, Client, Promise: P } = options as pg.PoolOptions & { Promise?: PromiseConstructorLike };
+  return { max, min, maxUses, allowExitOnIdle, maxLifetimeSeconds, idleTimeoutMillis, log, Client, ...(P ? { Promise: P } : {}) } as pg.PoolConfig;
+}
+
 function isSubmittable(x: unknown): x is pg.Submittable {
   return typeof x === 'object' && x !== null && typeof (x as { submit?: unknown }).submit === 'function';
 }
@@ -43,9 +51,12 @@ function isSubmittable(x: unknown): x is pg.Submittable {
  * by intent and retried across failovers. Not exported: use `Pool`, `pool.primary` or
  * `pool.replica`.
  */
-export abstract class RoutedPool extends EventEmitter implements pg.Pool {
+/** The members of pg.Pool that pg-consul reports from the shared cluster (as accessors). */
+type ClusterReported = 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount' | 'ending' | 'ended';
+
+export abstract class RoutedPool extends pg.Pool {
   /** The pg options every node pool is created with (defaults filled in like pg.Pool's). */
-  options: pg.PoolOptions;
+  override options: pg.PoolOptions;
   /** @internal */
   protected readonly cluster: Cluster;
   /** @internal */
@@ -64,40 +75,49 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * @internal
    */
   protected constructor(cluster: Cluster, intent: 'primary' | 'replica', options: pg.PoolOptions) {
-    super();
+    // pg-pool's constructor reads only its lifecycle options here (Client, log, Promise…);
+    // connection settings (password, ssl) stay out of it: the node pools get them.
+    super(lifecycleOptions(options));
     this.cluster = cluster;
     this.intent = intent;
     this.options = options;
   }
 
+  // pg's typings declare the counters and `ending` / `ended` as data properties; pg-consul
+  // reports them from the shared cluster through accessors on this prototype (static block).
+
   /** Connections open (idle or checked out) to the nodes of this path. */
-  get totalCount(): number {
-    return this.cluster.count('totalCount', this.#role);
-  }
-
+  declare readonly totalCount: number;
   /** Idle connections of this path. */
-  get idleCount(): number {
-    return this.cluster.count('idleCount', this.#role);
-  }
-
+  declare readonly idleCount: number;
   /** Requests waiting for a connection, including those waiting out a failover. */
-  get waitingCount(): number {
-    return this.cluster.count('waitingCount', this.#role) + this.cluster.waiters;
-  }
-
+  declare readonly waitingCount: number;
   /** Connections closed because they reached `maxLifetimeSeconds`. */
-  get expiredCount(): number {
-    return this.cluster.count('expiredCount', this.#role);
-  }
-
+  declare readonly expiredCount: number;
   /** Whether `end()` was called. */
-  get ending(): boolean {
-    return this.cluster.ending;
-  }
-
+  declare readonly ending: boolean;
   /** Whether `end()` finished. */
-  get ended(): boolean {
-    return this.cluster.ended;
+  declare readonly ended: boolean;
+
+  static {
+    // pg-pool's constructor initialises `ending` / `ended` (`this.ending = false`): the setter
+    // ignores that write, so no own data property hides the cluster's state.
+    const accessor = (read: (pool: RoutedPool) => number | boolean): PropertyDescriptor => ({
+      get(this: RoutedPool) {
+        return read(this);
+      },
+      set: ignoreWrite,
+      enumerable: false,
+      configurable: true,
+    });
+    Object.defineProperties(RoutedPool.prototype, {
+      totalCount: accessor((p) => p.cluster.count('totalCount', p.#role)),
+      idleCount: accessor((p) => p.cluster.count('idleCount', p.#role)),
+      waitingCount: accessor((p) => p.cluster.count('waitingCount', p.#role) + p.cluster.waiters),
+      expiredCount: accessor((p) => p.cluster.count('expiredCount', p.#role)),
+      ending: accessor((p) => p.cluster.ending),
+      ended: accessor((p) => p.cluster.ended),
+    } satisfies Record<ClusterReported, PropertyDescriptor>);
   }
 
   /** The role whose node pools the counters sum (all roles for the Pool itself). */
@@ -120,14 +140,14 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * const { rows } = await pool.replica.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
    * ```
    */
-  query<T extends pg.Submittable>(queryStream: T): T;
-  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryArrayResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryConfig: pg.QueryConfig<I>): Promise<pg.QueryResult<R>>;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryResult<R>>;
-  query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, callback: (err: Error, result: pg.QueryArrayResult<R>) => void): void;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
-  query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryText: string, values: pg.QueryConfigValues<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
-  query(text: unknown, values?: unknown, callback?: unknown): unknown {
+  override query<T extends pg.Submittable>(queryStream: T): T;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryArrayResult<R>>;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryConfig: pg.QueryConfig<I>): Promise<pg.QueryResult<R>>;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryResult<R>>;
+  override query<R extends unknown[] = unknown[], I = unknown[]>(queryConfig: pg.QueryArrayConfig<I>, callback: (err: Error, result: pg.QueryArrayResult<R>) => void): void;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryTextOrConfig: string | pg.QueryConfig<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  override query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryText: string, values: pg.QueryConfigValues<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  override query(text: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof text === 'function') {
       const err = new Error('Passing a function as the first parameter to pool.query is not supported');
       const cb = typeof values === 'function' ? values : callback;
@@ -191,9 +211,9 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
    * try { await client.query('BEGIN'); … await client.query('COMMIT'); } finally { client.release(); }
    * ```
    */
-  connect(): Promise<pg.PoolClient>;
-  connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
-  connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
     const promise = this.acquire();
     if (!callback) return promise;
     promise.then(
@@ -225,8 +245,8 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   }
 
   /** Ends the pool. See {@link Pool.end}. */
-  abstract end(): Promise<void>;
-  abstract end(callback: () => void): void;
+  abstract override end(): Promise<void>;
+  abstract override end(callback: () => void): void;
 
   /**
    * Adds a listener; typed for pg-consul's events and pg.Pool's.
@@ -236,7 +256,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   override on<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
   override on<E extends string | symbol>(event: Exclude<E, keyof PoolEvents>, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
   override on(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
-    return super.on(event, listener);
+    return super.on(event as 'error', listener);
   }
 
   /**
@@ -247,7 +267,7 @@ export abstract class RoutedPool extends EventEmitter implements pg.Pool {
   override once<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
   override once<E extends string | symbol>(event: Exclude<E, keyof PoolEvents>, listener: (...args: any[]) => void): this; // eslint-disable-line @typescript-eslint/no-explicit-any
   override once(event: string | symbol, listener: (...args: any[]) => void): this { // eslint-disable-line @typescript-eslint/no-explicit-any
-    return super.once(event, listener);
+    return super.once(event as 'error', listener);
   }
 
   // ---------------------------------------------------------------------------------------
