@@ -215,7 +215,9 @@ describe('Pool (integration: real PostgreSQL + Consul double)', function () {
       pool.on('retry', (e) => retries.push(e));
       const res = await pool.query<{ port: number; r: boolean }>('SELECT inet_server_port() AS port, pg_is_in_recovery() AS r');
       assert.deepEqual(res.rows[0], { port: portOf(primary), r: false });
-      assert.ok(retries.length <= 2, `at most a retry or two (${retries.length})`);
+      // Rounds before discovery's first answer (no node) are not the point here.
+      const onNodes = retries.filter((e) => e.node !== undefined);
+      assert.ok(onNodes.length <= 2, `at most a retry or two on a node (${onNodes.length})`);
       assert.ok(pool.topology.invalidated.has(standby.host + ':' + standby.port));
     } finally {
       consul.deregisterService(`${SERVICE}/stale-${standby.name}`);
