@@ -561,10 +561,15 @@ export class Cluster {
   #watchedNodes(): WatchedNode[] {
     const byAddress = new Map<string, WatchedNode>();
     for (const pool of this.#pools.values()) {
-      const tick = pool.oldestCheckoutTick;
       const seen = byAddress.get(pool.address);
-      const oldest = seen?.oldestCheckoutTick === undefined ? tick : tick === undefined ? seen.oldestCheckoutTick : Math.min(tick, seen.oldestCheckoutTick);
-      byAddress.set(pool.address, { address: pool.address, host: pool.node.host, port: pool.node.port, oldestCheckoutTick: oldest, dead: false });
+      byAddress.set(pool.address, {
+        address: pool.address,
+        host: pool.node.host,
+        port: pool.node.port,
+        oldestCheckoutTick: lowest(seen?.oldestCheckoutTick, pool.oldestCheckoutTick),
+        lastReleaseTick: highest(seen?.lastReleaseTick, pool.lastReleaseTick),
+        dead: false,
+      });
     }
     for (const address of this.#topology.unreachable.keys()) {
       const node = this.#topology.nodes.find((n) => n.address === address);
@@ -670,6 +675,16 @@ export class Cluster {
     }
     return delivered;
   }
+}
+
+/** The lower of two optional numbers (undefined when both are). */
+function lowest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+/** The higher of two optional numbers (undefined when both are). */
+function highest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }
 
 /** Why a node pool's node left its role in `t` (secret-free, for logs and errors). */

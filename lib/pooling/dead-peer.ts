@@ -34,6 +34,8 @@ export interface WatchedNode {
   readonly port: number;
   /** Tick of the oldest checkout still held on the node (over all its pools); undefined when none. */
   readonly oldestCheckoutTick: number | undefined;
+  /** Tick of the latest release of a client of the node (statements complete there); undefined when none yet. */
+  readonly lastReleaseTick?: number | undefined;
   /** Whether the node is currently declared dead (skipped by routing). */
   readonly dead: boolean;
 }
@@ -64,8 +66,11 @@ export function sweepPeriodMillis(afterMillis: number): number {
  *
  * - a dead node: always (each sweep, unless a probe is already running), to find it back;
  * - a live node: when its oldest checkout is at least `ticksNeeded` sweeps old (so it has
- *   lasted at least `afterMillis`), no probe is running, and no probe got an answer within
- *   the last `afterMillis` (a 30 s query on a live server costs one probe per `afterMillis`).
+ *   lasted at least `afterMillis`), no statement completed on it for as long (a node that
+ *   keeps answering other statements is alive: a client held for hours — `LISTEN`, a job
+ *   queue — costs no probe while traffic flows), no probe is running, and no probe got an
+ *   answer within the last `afterMillis` (a 30 s query on an otherwise idle server costs one
+ *   probe per `afterMillis`).
  *
  * @param node the node
  * @param tick the current sweep tick
@@ -85,6 +90,7 @@ export function probeDue(
   if (probing) return false;
   if (node.dead) return true;
   if (node.oldestCheckoutTick === undefined || tick - node.oldestCheckoutTick < ticksNeeded) return false;
+  if (node.lastReleaseTick !== undefined && tick - node.lastReleaseTick < ticksNeeded) return false;
   return lastAnswerAgoMillis >= afterMillis;
 }
 

@@ -175,6 +175,7 @@ export class NodePool {
   /** Checked-out clients, with the sweep tick of their checkout (oldest first: Map order). */
   readonly #busy = new Map<object, number>();
   readonly #clock: { readonly tick: number };
+  #lastReleaseTick: number | undefined;
 
   /**
    * @param base the caller's pg options
@@ -223,6 +224,7 @@ export class NodePool {
     });
     this.pg.on('release', (err: Error | undefined, client: pg.PoolClient) => {
       this.#busy.delete(client);
+      this.#lastReleaseTick = this.#clock.tick;
       if (events.wants('release', role)) events.forward('release', [err, client], this);
     });
     for (const event of ['connect', 'remove', 'error'] as const) {
@@ -254,6 +256,11 @@ export class NodePool {
   get oldestCheckoutTick(): number | undefined {
     for (const tick of this.#busy.values()) return tick;
     return undefined;
+  }
+
+  /** The sweep tick of the latest release (a statement completed on the node); undefined before the first. */
+  get lastReleaseTick(): number | undefined {
+    return this.#lastReleaseTick;
   }
 
   /**

@@ -33,6 +33,8 @@ describe('pooling/dead-peer', () => {
       ['old enough but a probe runs', live(5), 10, true, Infinity, false],
       ['old enough but answered recently', live(5), 10, false, 100, false],
       ['old enough, answer is stale', live(5), 10, false, 2000, true],
+      ['old enough, but other statements completed on the node meanwhile', { ...live(5), lastReleaseTick: 8 }, 10, false, Infinity, false],
+      ['old enough, and nothing completed there for as long', { ...live(5), lastReleaseTick: 5 }, 10, false, Infinity, true],
       ['dead node: always', dead, 10, false, Infinity, true],
       ['dead node with a probe running', dead, 10, true, Infinity, false],
     ];
