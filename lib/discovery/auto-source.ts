@@ -26,7 +26,10 @@ export type PatroniKvProbe =
   | { readonly kind: 'present' }
   /** The read succeeded (or answered 404) without a leader or member key. */
   | { readonly kind: 'absent' }
-  /** Consul answered 403: the token lacks `key:read` on the prefix. */
+  /**
+   * The token lacks `key:read` on the prefix: Consul answered 403, or answered without a
+   * Patroni key and `X-Consul-Results-Filtered-By-ACLs: true` (a list filtered by ACLs).
+   */
   | { readonly kind: 'forbidden' }
   /** Any other failure (network, timeout, 5xx, malformed answer). */
   | { readonly kind: 'failed'; readonly message: string };
@@ -63,6 +66,26 @@ export function patroniKeysPresent(body: unknown, prefix: string): boolean {
 }
 
 /**
+ * Classifies a successful KV read (pure): `present` when {@link patroniKeysPresent}, else
+ * `forbidden` when Consul says ACLs filtered the list (`X-Consul-Results-Filtered-By-ACLs:
+ * true`), else `absent`.
+ *
+ * @param body the parsed body (null for a 404)
+ * @param headers the response headers, lower-case names
+ * @param prefix the prefix read, with its trailing slash
+ * @returns the probe
+ *
+ * @example
+ * ```ts
+ * kvProbeFromAnswer(null, { 'x-consul-results-filtered-by-acls': 'true' }, 'service/pglab/').kind; // 'forbidden'
+ * ```
+ */
+export function kvProbeFromAnswer(body: unknown, headers: Readonly<Record<string, string | undefined>>, prefix: string): PatroniKvProbe {
+  if (patroniKeysPresent(body, prefix)) return { kind: 'present' };
+  return headers['x-consul-results-filtered-by-acls']?.toLowerCase() === 'true' ? { kind: 'forbidden' } : { kind: 'absent' };
+}
+
+/**
  * Classifies a failed KV read (pure): 403 is `forbidden`, anything else `failed`.
  *
  * @param error the error the KV loop reported
@@ -84,7 +107,8 @@ export function kvProbeFromError(error: Error): PatroniKvProbe {
  * |-------------------------------------------|----------------------------------------|
  * | a `leader` or `members/…` key exists      | `patroni+health`                       |
  * | no such key (or 404)                      | `consul-health`                        |
- * | 403 (token without `key:read`)            | `consul-health`                        |
+ * | 403, or no such key and the answer says   | `consul-health`                        |
+ * | ACLs filtered it (token without key:read) |                                        |
  * | other failure, a path already chosen      | unchanged                              |
  * | other failure before any answer           | `consul-health` (until a read succeeds) |
  *
@@ -107,7 +131,10 @@ export function decideAutoPath(current: AutoPath | undefined, probe: PatroniKvPr
     case 'absent':
       return { path: 'consul-health', reason: `no Patroni leader or member key under "${prefix}": the primary and replicas come from the health endpoint` };
     case 'forbidden':
-      return { path: 'consul-health', reason: `the Consul token may not read "${prefix}" (403, needs key:read on that prefix): the primary and replicas come from the health endpoint` };
+      return {
+        path: 'consul-health',
+        reason: `the Consul token may not read "${prefix}" (403 or entries filtered by ACLs; needs key:read on that prefix): the primary and replicas come from the health endpoint`,
+      };
     case 'failed':
       return current !== undefined
         ? { path: current, reason: `Patroni KV read failed, path unchanged: ${probe.message}` }
@@ -156,7 +183,7 @@ export class AutoSource implements DiscoverySource {
   readonly #logger: DiscoveryLogger | undefined;
   #listener: DiscoveryListener | undefined;
   #path: AutoPath | undefined;
-  #lastBodyPresent = false;
+  #lastAnswer: PatroniKvProbe = { kind: 'absent' };
   #lastKv: TopologyUpdate | undefined;
   #lastHealth: TopologyUpdate | undefined;
   #state: 'new' | 'running' | 'stopped' = 'new';
@@ -177,7 +204,7 @@ export class AutoSource implements DiscoverySource {
         : (level, message, fields) => logger(this.#path === 'patroni+health' || level === 'debug' ? level : 'debug', message, fields);
     const observed: ConsulTransport = async (config, path, query, opts) => {
       const res = await transport(config, path, query, opts);
-      this.#lastBodyPresent = patroniKeysPresent(res.body, this.#prefix);
+      this.#lastAnswer = kvProbeFromAnswer(res.body, res.headers, this.#prefix);
       return res;
     };
     this.#kv = new PatroniKvSource({ ...options.kv, logger: kvLogger }, observed);
@@ -207,7 +234,7 @@ export class AutoSource implements DiscoverySource {
     this.#kv.start({
       onUpdate: (update) => {
         this.#lastKv = update;
-        this.#decide(this.#lastBodyPresent ? { kind: 'present' } : { kind: 'absent' });
+        this.#decide(this.#lastAnswer);
       },
       onError: (error, info) => {
         const wasKv = this.#path === 'patroni+health';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
-import { AutoSource, decideAutoPath, kvProbeFromError, patroniKeysPresent } from '../../../lib/discovery/auto-source.js';
+import { AutoSource, decideAutoPath, kvProbeFromAnswer, kvProbeFromError, patroniKeysPresent } from '../../../lib/discovery/auto-source.js';
 import type { AutoPath, PatroniKvProbe } from '../../../lib/discovery/auto-source.js';
 import { DiscoveryError } from '../../../lib/errors.js';
 import type { Call } from './fake-consul.js';
@@ -28,6 +28,17 @@ describe('discovery auto', () => {
     }
   });
 
+  describe('kvProbeFromAnswer', () => {
+    it('keys present win; no keys with the ACL-filtered header is forbidden; else absent', () => {
+      const filtered = { 'x-consul-results-filtered-by-acls': 'true' };
+      assert.deepEqual(kvProbeFromAnswer([kv('leader', 'node1')], filtered, PREFIX), { kind: 'present' });
+      assert.deepEqual(kvProbeFromAnswer(null, filtered, PREFIX), { kind: 'forbidden' });
+      assert.deepEqual(kvProbeFromAnswer([kv('config', '{}')], filtered, PREFIX), { kind: 'forbidden' });
+      assert.deepEqual(kvProbeFromAnswer(null, {}, PREFIX), { kind: 'absent' });
+      assert.deepEqual(kvProbeFromAnswer([], { 'x-consul-results-filtered-by-acls': 'false' }, PREFIX), { kind: 'absent' });
+    });
+  });
+
   describe('kvProbeFromError', () => {
     it('403 is forbidden; other failures are failed with their message', () => {
       assert.deepEqual(kvProbeFromError(forbidden()), { kind: 'forbidden' });
@@ -41,7 +52,7 @@ describe('discovery auto', () => {
     const table: ReadonlyArray<[string, AutoPath | undefined, PatroniKvProbe, AutoPath, RegExp]> = [
       ['keys present at start', undefined, { kind: 'present' }, 'patroni+health', /leader key/],
       ['keys absent at start', undefined, { kind: 'absent' }, 'consul-health', /no Patroni leader or member key under "service\/pglab\/"/],
-      ['403 at start', undefined, { kind: 'forbidden' }, 'consul-health', /403, needs key:read on that prefix/],
+      ['403 at start', undefined, { kind: 'forbidden' }, 'consul-health', /403 or entries filtered by ACLs; needs key:read on that prefix/],
       ['keys vanish', 'patroni+health', { kind: 'absent' }, 'consul-health', /no Patroni leader/],
       ['keys appear', 'consul-health', { kind: 'present' }, 'patroni+health', /leader key/],
       ['token loses key:read', 'patroni+health', { kind: 'forbidden' }, 'consul-health', /403/],
@@ -145,8 +156,17 @@ describe('discovery auto', () => {
       assert.equal(listener.errors.length, 0, 'a 403 on the KV prefix is a decision, not a discovery error');
       assert.deepEqual(logs.filter((l) => l.level === 'warn' || l.level === 'error'), []);
       assert.equal(infos().length, 1);
-      assert.match(infos()[0]!, /may not read "service\/pglab\/" \(403, needs key:read on that prefix\)/);
+      assert.match(infos()[0]!, /may not read "service\/pglab\/" \(403 or entries filtered by ACLs; needs key:read on that prefix\)/);
       assert.ok(logs.every((l) => !l.message.includes(TOKEN)));
+    });
+
+    it('a 404 with the ACL-filtered header → consul-health, saying the token may not read the prefix', async () => {
+      latest(HEALTH_PATH).resolve(answer('10', HEALTH));
+      latest(KV_PATH).resolve({ status: 404, headers: { 'x-consul-index': '5', 'x-consul-results-filtered-by-acls': 'true' }, body: null });
+      await clock.tickAsync(0);
+      assert.equal(source.path, 'consul-health');
+      assert.equal(listener.errors.length, 0);
+      assert.match(infos()[0] ?? '', /may not read "service\/pglab\/"/);
     });
 
     it('keys appear at run time → switches to the leader key without a restart', async () => {
