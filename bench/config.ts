@@ -111,7 +111,6 @@ const FAILOVER_KINDS: readonly FailoverKind[] = ['switchover', 'kill-postgres', 
 function failoverKinds(list: string): FailoverKind[] {
   const kinds = list.split(',').map((k) => k.trim());
   for (const k of kinds) if (!FAILOVER_KINDS.includes(k as FailoverKind)) throw new Error(`--failovers: unknown failover ${k} (use ${FAILOVER_KINDS.join(', ')})`);
-  if (kinds.length === 0) throw new Error('--failovers: list at least one failover');
   return kinds as FailoverKind[];
 }
 
