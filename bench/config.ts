@@ -92,18 +92,43 @@ export function configFor(mode: BenchMode): BenchConfig {
 
 /**
  * Parses the command line: `--smoke`, `--quick` (default) or `--full`; `--only=a,b` runs a
- * subset of `overhead`, `failover`, `soak`, `consul-fuzz`; `--out=DIR` writes results elsewhere.
+ * subset of `overhead`, `failover`, `soak`, `consul-fuzz`; `--out=DIR` writes results elsewhere;
+ * `--failovers=a,b` provokes these failovers (`switchover`, `kill-postgres`, `kill-patroni`)
+ * instead of the mode's.
  */
-export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set<string>; outDir: string | undefined } {
+export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set<string>; outDir: string | undefined; failovers?: FailoverKind[] } {
   let mode: BenchMode = 'quick';
   const only = new Set<string>();
   let outDir: string | undefined;
+  let failovers: FailoverKind[] | undefined;
   for (const a of argv) {
     if (a === '--smoke' || a === '--quick' || a === '--full') mode = a.slice(2) as BenchMode;
+    else if (a.startsWith('--failovers=')) failovers = failoverKinds(a.slice(12));
     else if (a.startsWith('--only=')) for (const p of a.slice(7).split(',')) only.add(p.trim());
     else if (a.startsWith('--out=')) outDir = a.slice(6);
     else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak,consul-fuzz, --out=DIR)`);
   }
   for (const p of only) if (!['overhead', 'failover', 'soak', 'consul-fuzz'].includes(p)) throw new Error(`--only: unknown part ${p}`);
-  return { mode, only, outDir };
+  return failovers === undefined ? { mode, only, outDir } : { mode, only, outDir, failovers };
+}
+
+const FAILOVER_KINDS: readonly FailoverKind[] = ['switchover', 'kill-postgres', 'kill-patroni'];
+
+/** `--failovers=switchover,kill-patroni`: the failovers to provoke instead of the mode's. */
+function failoverKinds(list: string): FailoverKind[] {
+  const kinds = list.split(',').map((k) => k.trim());
+  for (const k of kinds) if (!FAILOVER_KINDS.includes(k as FailoverKind)) throw new Error(`--failovers: unknown failover ${k} (use ${FAILOVER_KINDS.join(', ')})`);
+  return kinds as FailoverKind[];
+}
+
+/**
+ * The sizes of a mode, with the failovers replaced when `failovers` is given.
+ *
+ * @param mode the mode
+ * @param failovers failovers to provoke instead of the mode's
+ * @returns the sizes
+ */
+export function configWith(mode: BenchMode, failovers: readonly FailoverKind[] | undefined): BenchConfig {
+  const base = configFor(mode);
+  return failovers === undefined ? base : { ...base, failover: { ...base.failover, kinds: failovers } };
 }

@@ -18,7 +18,7 @@ import type { WorkloadTarget } from '../lib/testing/workload.js';
 import type { Haproxy } from './haproxy.js';
 
 /** The client styles, in report order. */
-export const CLIENT_NAMES = ['pg-consul', 'pg-consul-kv', 'haproxy', 'postgres.js', 'pinned'] as const;
+export const CLIENT_NAMES = ['pg-consul', 'pg-consul-kv', 'pg-consul-auto', 'haproxy', 'postgres.js', 'pinned'] as const;
 
 /** A client style. */
 export type ClientName = (typeof CLIENT_NAMES)[number];
@@ -96,15 +96,17 @@ async function endWithin(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 /**
- * pg-consul following the lab's Consul: `consul-health` (the default, client name
- * `pg-consul`) or Patroni's leader key in KV (`discovery: 'patroni'`, client `pg-consul-kv`).
+ * pg-consul following the lab's Consul: the health endpoint (`discovery: 'consul-health'`,
+ * client name `pg-consul`), Patroni's leader key in KV (`discovery: 'patroni'`, client
+ * `pg-consul-kv`) or the default configuration (no `discovery` option, i.e. `auto`, client
+ * `pg-consul-auto`).
  */
-export function pgConsulClient(ctx: ClientContext, discovery: 'consul-health' | 'patroni' = 'consul-health'): BenchClient {
+export function pgConsulClient(ctx: ClientContext, discovery: 'consul-health' | 'patroni' | 'auto' = 'consul-health'): BenchClient {
   const { user, password, database } = ctx.lab.appUser;
-  const name: ClientName = discovery === 'patroni' ? 'pg-consul-kv' : 'pg-consul';
+  const name: ClientName = discovery === 'patroni' ? 'pg-consul-kv' : discovery === 'auto' ? 'pg-consul-auto' : 'pg-consul';
   const pool = new Pool({
     service: ctx.lab.serviceName,
-    discovery,
+    ...(discovery === 'auto' ? {} : { discovery }),
     consul: { host: ctx.lab.consul.host, port: ctx.lab.consul.port },
     user,
     password,
@@ -137,7 +139,9 @@ export function pgConsulClient(ctx: ClientContext, discovery: 'consul-health' | 
     description:
       discovery === 'patroni'
         ? `pg-consul Pool with discovery 'patroni' (blocks on Patroni's keys in Consul KV: the leader key names the primary)`
-        : `pg-consul Pool (max ${ctx.max} per node and path, default discovery settings: blocking wait 300 s, min interval 100 ms)`,
+        : discovery === 'auto'
+          ? `pg-consul Pool in its default configuration (discovery 'auto': Patroni's leader key while its keys are readable in KV, replicas from the health endpoint)`
+          : `pg-consul Pool with discovery 'consul-health' (max ${ctx.max} per node and path, blocking wait 300 s, min interval 100 ms)`,
     target: {
       query: (text, values) => pool.query(text, values),
       replica: { query: (text, values) => pool.replica.query(text, values) },

@@ -1,6 +1,6 @@
 /**
  * Failover benchmark: on one {@link PatroniLab} (real Patroni 3.0.2 agents on the Consul
- * double), five clients (pg-consul in its health and its Patroni-KV mode, HAProxy, postgres.js, a pinned pg.Pool) run the same workload at once — one writer every ~5 ms and one
+ * double), six clients (pg-consul in its health, its Patroni-KV and its default `auto` mode, HAProxy, postgres.js, a pinned pg.Pool) run the same workload at once — one writer every ~5 ms and one
  * reader each — while the lab goes through a switchover and a crash failover (`kill -9` of
  * the leader's postmaster; in `--full` also `kill -9` of the leader's Patroni agent, which
  * leaves the old PostgreSQL running as an orphaned primary). For each client it measures
@@ -286,7 +286,7 @@ async function runScenario(
   const f = config.failover;
   const from = await lab.leader();
   const ctx: ClientContext = { lab, haproxy, leader: from, max: 4 };
-  const clients: BenchClient[] = [pgConsulClient(ctx), pgConsulClient(ctx, 'patroni')];
+  const clients: BenchClient[] = [pgConsulClient(ctx), pgConsulClient(ctx, 'patroni'), pgConsulClient(ctx, 'auto')];
   if (haproxy) clients.push(haproxyClient(ctx));
   clients.push(postgresJsClient(ctx), pinnedClient(ctx));
   const running: Running[] = [];

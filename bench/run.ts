@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak,consul-fuzz] [--out=DIR]`
+ * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak,consul-fuzz] [--failovers=switchover,kill-patroni] [--out=DIR]`
  *
  * Runs the overhead, failover (with Consul / REST load) and soak benchmarks and writes
  * `latest.json`, `latest.md`, timestamped copies of both and `failover-timeline.svg` to
@@ -12,8 +12,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configFor, parseArgs } from './config.js';
-import type { BenchMode } from './config.js';
+import { configWith, parseArgs } from './config.js';
+import type { BenchMode, FailoverKind } from './config.js';
 import { runConsulFuzz } from './consul-fuzz.js';
 import { runFailover } from './failover.js';
 import { runOverhead } from './overhead.js';
@@ -49,9 +49,15 @@ function gitCommit(): string | null {
  * @param mode `smoke`, `quick` or `full`
  * @param only parts to run (empty: all)
  * @param log progress lines
+ * @param failovers failovers to provoke instead of the mode's
  */
-export async function runBenchmarks(mode: BenchMode, only: ReadonlySet<string> = new Set(), log: (line: string) => void = () => {}): Promise<BenchResults> {
-  const config = configFor(mode);
+export async function runBenchmarks(
+  mode: BenchMode,
+  only: ReadonlySet<string> = new Set(),
+  log: (line: string) => void = () => {},
+  failovers?: readonly FailoverKind[],
+): Promise<BenchResults> {
+  const config = configWith(mode, failovers);
   const wants = (part: string): boolean => only.size === 0 || only.has(part);
   const started = Date.now();
   const environment = {
@@ -97,18 +103,18 @@ export async function writeResults(results: BenchResults, dir = join(HERE, 'resu
   let svg: string | null = null;
   if (results.failover) {
     svg = join(dir, 'failover-timeline.svg');
-    const title = `Writes through failovers — pg-consul (Consul health · Patroni KV) vs HAProxy vs postgres.js vs pinned pg.Pool (${results.mode}, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC)`;
+    const title = `Writes through failovers — pg-consul (Consul health · Patroni KV · auto) vs HAProxy vs postgres.js vs pinned pg.Pool (${results.mode}, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC)`;
     await writeAtomically(svg, failoverTimelineSvg(results.failover, title));
   }
   return { ...files, svg };
 }
 
 async function main(): Promise<void> {
-  const { mode, only, outDir } = parseArgs(process.argv.slice(2));
+  const { mode, only, outDir, failovers } = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
   const log = (line: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`);
   log(`bench: mode ${mode}${only.size ? `, only ${[...only].join(',')}` : ''}`);
-  const results = await runBenchmarks(mode, only, log);
+  const results = await runBenchmarks(mode, only, log, failovers);
   const written = await writeResults(results, outDir);
   log(`bench: wrote ${written.json}, ${written.markdown}${written.svg ? `, ${written.svg}` : ''}`);
 }

@@ -15,21 +15,22 @@ import type { DrillTiming, WorkloadSummary } from 'pg-consul/testing';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
-const MODES = ['consul-health', 'patroni', 'patroni+health'] as const;
+const MODES = ['auto', 'consul-health', 'patroni', 'patroni+health'] as const;
 type DemoMode = (typeof MODES)[number];
 const modeArg = argv[argv.indexOf('--discovery') + 1];
 if (args.has('--help') || args.has('-h') || (args.has('--discovery') && !MODES.includes(modeArg as DemoMode))) {
   process.stdout.write(
-    'usage: npm run demo [-- --keep] [-- --discovery consul-health|patroni|patroni+health]\n\n' +
+    'usage: npm run demo [-- --keep] [-- --discovery auto|consul-health|patroni|patroni+health]\n\n' +
       'Starts 3 Patroni nodes on a Consul double, runs writes and reads through pg-consul,\n' +
       'performs a switchover and a crash failover, and prints what happened.\n' +
       '  --keep         leave the cluster running afterwards (Ctrl-C stops it)\n' +
-      "  --discovery M  how pg-consul follows the cluster (default consul-health: Consul's health service;\n" +
-      "                 patroni: Patroni's leader key in Consul KV, which moves at the moment of promotion)\n",
+      "  --discovery M  how pg-consul follows the cluster (default auto, pg-consul's default: Patroni's leader\n" +
+      "                 key in Consul KV, which moves at the moment of promotion, while Patroni's keys are there;\n" +
+      "                 consul-health: Consul's health service only)\n",
   );
   process.exit(args.has('--help') || args.has('-h') ? 0 : 2);
 }
-const discovery: DemoMode = args.has('--discovery') ? (modeArg as DemoMode) : 'consul-health';
+const discovery: DemoMode = args.has('--discovery') ? (modeArg as DemoMode) : 'auto';
 const keep = args.has('--keep');
 const tty = process.stdout.isTTY === true;
 const color = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -135,7 +136,8 @@ say(
 // -------------------------------------------------------------------------------- the app
 const pool = new Pool({
   service: lab.serviceName,
-  discovery,
+  // The default (auto) needs no option: it finds Patroni's keys in Consul KV by itself.
+  ...(discovery === 'auto' ? {} : { discovery }),
   consul: { host: '127.0.0.1', port: lab.consul.port },
   user: lab.appUser.user,
   password: lab.appUser.password,
@@ -145,6 +147,10 @@ const pool = new Pool({
   options: '-c synchronous_commit=on',
   max: 8,
   failoverTimeoutMillis: 60_000,
+  // Show which path discovery 'auto' took, and why (one info line per change).
+  logger: (level, message) => {
+    if (level === 'info' && message.startsWith('discovery auto:')) say(`  ${cyan('discovery')}: ${message.slice('discovery auto: '.length)}`);
+  },
 });
 pool.on('error', () => undefined); // idle connections die in a crash; pg-consul replaces them
 const names = (nodes: readonly { name: string }[]): string => nodes.map((n) => n.name).join(', ') || 'none';
@@ -251,7 +257,7 @@ const shares = Object.entries(total.readsByPort)
 out += `\n  reads by server:  ${shares}\n`;
 out += `  acknowledged writes missing on the final leader (${finalLeader}): ${missing.length === 0 ? green('0') : yellow(String(missing.length))}\n`;
 out += `  Consul requests made by pg-consul: ${pool.discoveryRequestCount} (blocking queries, no polling)\n`;
-if (discovery === 'consul-health') {
+if (discovery === 'consul-health' || (discovery === 'auto' && lab.mode !== 'patroni')) {
   out += dim("\n  The stall is Patroni's health-check lag; `npm run demo -- --discovery patroni` follows Patroni's leader key instead.\n");
 }
 process.stdout.write(out);

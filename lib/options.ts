@@ -198,15 +198,17 @@ export interface PoolOptions extends pg.PoolConfig {
   // --- Discovery modes (resolved by resolveDiscoveryOptions) ---------------------------
 
   /**
-   * Where the topology comes from: `consul-health` (default: the passing instances of
-   * `service`), `patroni` (Patroni's own leader and member keys in Consul KV),
+   * Where the topology comes from: `auto` (default: `patroni+health` while Patroni's
+   * `leader`/`members/` keys for the service are readable in Consul KV, else
+   * `consul-health`, switching at run time; see docs/discovery-auto.md), `consul-health`
+   * (the passing instances of `service`), `patroni` (Patroni's own leader and member keys in Consul KV),
    * `patroni+health` (leader from Patroni's KV, replicas from the health endpoint),
    * `prepared-query` (a Consul prepared query, polled; see `preparedQuery`), `static` (the
    * `hosts` list, probed; implied by `hosts`) — or a custom {@link DiscoverySource}.
    * Env: `PGCONSUL_DISCOVERY`.
    */
   discovery?: DiscoveryMode | DiscoverySource;
-  /** Patroni KV settings for `discovery: 'patroni'` / `'patroni+health'`; see {@link PatroniOptions}. */
+  /** Patroni KV settings for `discovery: 'auto'` / `'patroni'` / `'patroni+health'`; see {@link PatroniOptions}. */
   patroni?: PatroniOptions;
   /** The prepared query for `discovery: 'prepared-query'` (implied when given); see {@link PreparedQueryOptions}. */
   preparedQuery?: PreparedQueryOptions;
@@ -1118,10 +1120,10 @@ function serviceName(value: unknown, origin: Origin): string {
 // `service` requirement and Consul's environment when a static host list is given.
 
 /** The discovery modes selectable by name; see {@link PoolOptions.discovery}. */
-export type DiscoveryMode = 'consul-health' | 'patroni' | 'patroni+health' | 'prepared-query' | 'static';
+export type DiscoveryMode = 'auto' | 'consul-health' | 'patroni' | 'patroni+health' | 'prepared-query' | 'static';
 
 /** All {@link DiscoveryMode}s. */
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = Object.freeze(['consul-health', 'patroni', 'patroni+health', 'prepared-query', 'static']);
+export const DISCOVERY_MODES: readonly DiscoveryMode[] = Object.freeze(['auto', 'consul-health', 'patroni', 'patroni+health', 'prepared-query', 'static']);
 
 /**
  * Where Patroni keeps its state in Consul KV: `<namespace>/<scope>/`.
@@ -1197,7 +1199,7 @@ export interface ResolvedDiscovery {
 
 /** Defaults of the discovery settings. */
 export const DISCOVERY_DEFAULTS = Object.freeze({
-  mode: 'consul-health',
+  mode: 'auto',
   patroniNamespace: 'service',
   confirmPromotion: true,
   preparedQueryIntervalMillis: 1000,
@@ -1315,8 +1317,8 @@ export function resolveDiscoveryOptions(options: PoolOptions | undefined, servic
     throw new TypeError('pg-consul: discovery "prepared-query" needs option "preparedQuery.name" (or PGCONSUL_PREPARED_QUERY)');
   }
   const patroniRaw = knownKeys(o['patroni'], 'patroni', PATRONI_KEYS);
-  if (patroniRaw !== undefined && mode !== 'patroni' && mode !== 'patroni+health') {
-    throw new TypeError(`pg-consul: option "patroni" is only used with discovery "patroni" or "patroni+health", got ${JSON.stringify(mode)}`);
+  if (patroniRaw !== undefined && mode !== 'auto' && mode !== 'patroni' && mode !== 'patroni+health') {
+    throw new TypeError(`pg-consul: option "patroni" is only used with discovery "auto", "patroni" or "patroni+health", got ${JSON.stringify(mode)}`);
   }
 
   const namespace =
@@ -1359,12 +1361,12 @@ export function resolveDiscoveryOptions(options: PoolOptions | undefined, servic
 }
 
 /** Modes whose replica list comes in Consul's `?near=` order when `consul.near` is set. */
-const NEAR_SORTED_MODES: ReadonlySet<DiscoveryMode> = new Set(['consul-health', 'patroni+health', 'prepared-query']);
+const NEAR_SORTED_MODES: ReadonlySet<DiscoveryMode> = new Set(['auto', 'consul-health', 'patroni+health', 'prepared-query']);
 
 /**
  * How replica selection breaks ties among equally busy replicas (pure decision): `listed`
  * (Consul's order, nearest first) when `consul.near` is set and the mode's replicas come
- * from a Consul answer sorted by it (`consul-health`, `patroni+health`, `prepared-query`);
+ * from a Consul answer sorted by it (`auto`, `consul-health`, `patroni+health`, `prepared-query`);
  * otherwise `rotate` — in `patroni` mode the replicas are in member-name order, so
  * preferring the first would only favour a name.
  *

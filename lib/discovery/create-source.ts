@@ -4,6 +4,7 @@
  * @module
  */
 import type { ResolvedDiscovery, ResolvedOptions } from '../options.js';
+import { AutoSource } from './auto-source.js';
 import { CombinedSource } from './combined-source.js';
 import { ConsulHealthSource } from './consul-health-source.js';
 import type { ConsulWatchSettings } from './consul-watch-loop.js';
@@ -70,6 +71,8 @@ export function confirmPrimaryWith(probe: ProbeServer): ConfirmPrimary {
 
 /**
  * Creates the source for `discovery.mode`:
+ * - `auto` (default) → {@link AutoSource}: `patroni+health` while Patroni's keys are in KV
+ *   under `<namespace>/<scope>/`, `consul-health` otherwise (see `decideAutoPath`);
  * - `consul-health` → {@link ConsulHealthSource} on `service` (with `near`);
  * - `patroni` → {@link PatroniKvSource} on `<namespace>/<scope>/`, confirming promotions
  *   with a probe unless `confirmPromotion` is false;
@@ -91,22 +94,18 @@ export function confirmPrimaryWith(probe: ProbeServer): ConfirmPrimary {
 export function createDiscoverySource(resolved: ResolvedOptions, discovery: ResolvedDiscovery, deps: CreateSourceDeps = {}): DiscoverySource {
   const settings = consulWatchSettings(resolved);
   const probe = deps.probe ?? createPgProbe(resolved.pg, discovery.probe.timeoutMillis);
-  const health = (): ConsulHealthSource =>
-    new ConsulHealthSource({
-      ...settings,
-      service: resolved.service,
-      primaryTags: resolved.primaryTags,
-      replicaTags: resolved.replicaTags,
-      near: discovery.near,
-    });
-  const patroni = (): PatroniKvSource =>
-    new PatroniKvSource({
-      ...settings,
-      namespace: discovery.patroni.namespace,
-      scope: discovery.patroni.scope,
-      confirmPrimary: discovery.patroni.confirmPromotion ? confirmPrimaryWith(probe) : undefined,
-    });
+  const healthOptions = { ...settings, service: resolved.service, primaryTags: resolved.primaryTags, replicaTags: resolved.replicaTags, near: discovery.near };
+  const kvOptions = {
+    ...settings,
+    namespace: discovery.patroni.namespace,
+    scope: discovery.patroni.scope,
+    confirmPrimary: discovery.patroni.confirmPromotion ? confirmPrimaryWith(probe) : undefined,
+  };
+  const health = (): ConsulHealthSource => new ConsulHealthSource(healthOptions);
+  const patroni = (): PatroniKvSource => new PatroniKvSource(kvOptions);
   switch (discovery.mode) {
+    case 'auto':
+      return new AutoSource({ kv: kvOptions, health: healthOptions });
     case 'consul-health':
       return health();
     case 'patroni':

@@ -353,6 +353,11 @@ export class ConsulDouble {
     this.#state.kvPut(key, Buffer.from(value, 'utf8'), 0, { kind: 'set' });
   }
 
+  /** Deletes a KV key directly (a plain DELETE; nothing happens when it is missing). */
+  kvDelete(key: string): void {
+    this.#state.kvDelete(key, { kind: 'key' });
+  }
+
   /**
    * Stops the server: destroys every socket (blocking queries included), stops check probes,
    * session and TTL timers; resolves when all are gone. Idempotent.

@@ -100,7 +100,9 @@ describe('bench --smoke', function () {
     const s = f.scenarios.find((x) => x.kind === 'switchover');
     assert.ok(s, 'switchover scenario');
     assert.notEqual(s.from, s.to);
-    const expected = existsSync(HAPROXY) ? ['pg-consul', 'pg-consul-kv', 'haproxy', 'postgres.js', 'pinned'] : ['pg-consul', 'pg-consul-kv', 'postgres.js', 'pinned'];
+    const expected = existsSync(HAPROXY)
+      ? ['pg-consul', 'pg-consul-kv', 'pg-consul-auto', 'haproxy', 'postgres.js', 'pinned']
+      : ['pg-consul', 'pg-consul-kv', 'pg-consul-auto', 'postgres.js', 'pinned'];
     assert.deepEqual(
       s.clients.map((c) => c.client),
       expected,

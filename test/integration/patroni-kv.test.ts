@@ -1,7 +1,7 @@
 /**
  * Patroni-aware discovery against a real Patroni 3.0.2 cluster (PatroniLab on the Consul
- * double): the `patroni` and `patroni+health` modes next to the default `consul-health`
- * mode, on the same lab run, each pool under its own write + read Workload.
+ * double): the `patroni` and `patroni+health` modes next to the `consul-health` mode (the
+ * default `auto` mode: test/integration/discovery-auto.test.ts), on the same lab run, each pool under its own write + read Workload.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';

@@ -3,6 +3,7 @@
  * `consul.near`), their environment variables, and the source factory.
  */
 import assert from 'node:assert/strict';
+import { AutoSource } from '../../../lib/discovery/auto-source.js';
 import { CombinedSource } from '../../../lib/discovery/combined-source.js';
 import { ConsulHealthSource } from '../../../lib/discovery/consul-health-source.js';
 import { confirmPrimaryWith, consulWatchSettings, createDiscoverySource } from '../../../lib/discovery/create-source.js';
@@ -21,10 +22,10 @@ function resolveBoth(options: PoolOptions, env: NodeJS.ProcessEnv = {}): ReturnT
 }
 
 describe('discovery options', () => {
-  it('defaults: consul-health, Patroni namespace "service" and scope = service, probe 2000/1000 ms; frozen', () => {
+  it('defaults: auto, Patroni namespace "service" and scope = service, probe 2000/1000 ms; frozen', () => {
     const d = resolveBoth({ service: 'pglab' });
     assert.deepEqual(d, {
-      mode: 'consul-health',
+      mode: 'auto',
       near: undefined,
       patroni: { namespace: 'service', scope: 'pglab', confirmPromotion: true },
       preparedQuery: undefined,
@@ -39,6 +40,9 @@ describe('discovery options', () => {
     ['patroni with namespace and scope', { service: 'pg-main', discovery: 'patroni', patroni: { namespace: '/service/', scope: 'pg_main', confirmPromotion: false } }, {}, { mode: 'patroni', patroni: { namespace: 'service', scope: 'pg_main', confirmPromotion: false } }],
     ['patroni from the environment', { service: 'pglab' }, { PGCONSUL_DISCOVERY: 'patroni', PGCONSUL_PATRONI_NAMESPACE: 'db/clusters', PGCONSUL_PATRONI_SCOPE: 'main' }, { mode: 'patroni', patroni: { namespace: 'db/clusters', scope: 'main', confirmPromotion: true } }],
     ['patroni+health', { service: 'pglab', discovery: 'patroni+health' }, {}, { mode: 'patroni+health' }],
+    ['explicit consul-health', { service: 'pglab', discovery: 'consul-health' }, {}, { mode: 'consul-health' }],
+    ['patroni settings with the default (auto)', { service: 'pg-main', patroni: { namespace: 'db', scope: 'pg_main' } }, {}, { mode: 'auto', patroni: { namespace: 'db', scope: 'pg_main', confirmPromotion: true } }],
+    ['auto from the environment', { service: 'pglab' }, { PGCONSUL_DISCOVERY: 'auto' }, { mode: 'auto' }],
     ['an explicit mode wins over the environment', { service: 'pglab', discovery: 'consul-health' }, { PGCONSUL_DISCOVERY: 'patroni' }, { mode: 'consul-health' }],
     ['prepared-query, implied by preparedQuery', { service: 'pglab', preparedQuery: { name: 'pglab-geo' } }, {}, { mode: 'prepared-query', preparedQuery: { name: 'pglab-geo', intervalMillis: 1000 } }],
     ['prepared-query from the environment', { service: 'pglab' }, { PGCONSUL_DISCOVERY: 'prepared-query', PGCONSUL_PREPARED_QUERY: 'q1', PGCONSUL_PREPARED_QUERY_INTERVAL_MS: '250' }, { mode: 'prepared-query', preparedQuery: { name: 'q1', intervalMillis: 250 } }],
@@ -56,7 +60,7 @@ describe('discovery options', () => {
   }
 
   const invalid: ReadonlyArray<[string, PoolOptions, NodeJS.ProcessEnv, RegExp]> = [
-    ['an unknown mode', { service: 'pglab', discovery: 'zookeeper' as 'patroni' }, {}, /option "discovery" must be one of "consul-health", "patroni", "patroni\+health", "prepared-query", "static", got "zookeeper"/],
+    ['an unknown mode', { service: 'pglab', discovery: 'zookeeper' as 'patroni' }, {}, /option "discovery" must be one of "auto", "consul-health", "patroni", "patroni\+health", "prepared-query", "static", got "zookeeper"/],
     ['an unknown mode in the environment', { service: 'pglab' }, { PGCONSUL_DISCOVERY: 'etcd' }, /environment variable PGCONSUL_DISCOVERY must be one of/],
     ['hosts with another mode', { discovery: 'patroni', hosts: ['db1'] }, {}, /option "discovery" is "patroni", but "hosts" \(a static host list\) needs "static"/],
     ['static without hosts', { service: 'pglab', discovery: 'static' }, {}, /"static" needs option "hosts"/],
@@ -64,7 +68,7 @@ describe('discovery options', () => {
     ['preparedQuery with another mode', { service: 'pglab', discovery: 'patroni', preparedQuery: { name: 'q' } }, {}, /option "preparedQuery" is only used with discovery "prepared-query"/],
     ['prepared-query without a name', { service: 'pglab', discovery: 'prepared-query' }, {}, /needs option "preparedQuery.name"/],
     ['a bad query name', { service: 'pglab', preparedQuery: { name: 'a b' } }, {}, /option "preparedQuery.name" must be a name/],
-    ['patroni settings with consul-health', { service: 'pglab', patroni: { scope: 'x' } }, {}, /option "patroni" is only used with discovery "patroni" or "patroni\+health"/],
+    ['patroni settings with consul-health', { service: 'pglab', discovery: 'consul-health', patroni: { scope: 'x' } }, {}, /option "patroni" is only used with discovery "auto", "patroni" or "patroni\+health"/],
     ['an unknown patroni key', { service: 'pglab', discovery: 'patroni', patroni: { scopes: 'x' } as never }, {}, /unknown option "patroni.scopes"/],
     ['an unknown preparedQuery key', { service: 'pglab', preparedQuery: { name: 'q', interval: 5 } as never }, {}, /unknown option "preparedQuery.interval"/],
     ['an unknown probe key', { service: 'pglab', probe: { every: 5 } as never }, {}, /unknown option "probe.every"/],
@@ -134,7 +138,8 @@ describe('discovery options', () => {
   describe('createDiscoverySource', () => {
     const probe = (): Promise<ProbeResult> => Promise.resolve({ reachable: false, reason: 'unused' });
     const cases: ReadonlyArray<[string, PoolOptions, new (...args: never[]) => unknown]> = [
-      ['consul-health', { service: 'pglab' }, ConsulHealthSource],
+      ['auto (default)', { service: 'pglab' }, AutoSource],
+      ['consul-health', { service: 'pglab', discovery: 'consul-health' }, ConsulHealthSource],
       ['patroni', { service: 'pglab', discovery: 'patroni' }, PatroniKvSource],
       ['patroni+health', { service: 'pglab', discovery: 'patroni+health' }, CombinedSource],
       ['prepared-query', { service: 'pglab', preparedQuery: { name: 'q' } }, PreparedQuerySource],
