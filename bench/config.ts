@@ -85,7 +85,7 @@ export function configFor(mode: BenchMode): BenchConfig {
 
 /**
  * Parses the command line: `--smoke`, `--quick` (default) or `--full`; `--only=a,b` runs a
- * subset of `overhead`, `failover`, `soak`; `--out=DIR` writes results elsewhere.
+ * subset of `overhead`, `failover`, `soak`, `net-faults` (root only); `--out=DIR` writes results elsewhere.
  */
 export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set<string>; outDir: string | undefined } {
   let mode: BenchMode = 'quick';
@@ -97,6 +97,6 @@ export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set
     else if (a.startsWith('--out=')) outDir = a.slice(6);
     else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak, --out=DIR)`);
   }
-  for (const p of only) if (!['overhead', 'failover', 'soak'].includes(p)) throw new Error(`--only: unknown part ${p}`);
+  for (const p of only) if (!['overhead', 'failover', 'soak', 'net-faults'].includes(p)) throw new Error(`--only: unknown part ${p}`);
   return { mode, only, outDir };
 }
