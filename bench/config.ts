@@ -92,7 +92,7 @@ export function configFor(mode: BenchMode): BenchConfig {
 
 /**
  * Parses the command line: `--smoke`, `--quick` (default) or `--full`; `--only=a,b` runs a
- * subset of `overhead`, `failover`, `soak`, `consul-fuzz`; `--out=DIR` writes results elsewhere;
+ * subset of `overhead`, `failover`, `soak`, `consul-fuzz`, `net-faults` (root only); `--out=DIR` writes results elsewhere;
  * `--failovers=a,b` provokes these failovers (`switchover`, `kill-postgres`, `kill-patroni`)
  * instead of the mode's.
  */
@@ -106,9 +106,9 @@ export function parseArgs(argv: readonly string[]): { mode: BenchMode; only: Set
     else if (a.startsWith('--failovers=')) failovers = failoverKinds(a.slice(12));
     else if (a.startsWith('--only=')) for (const p of a.slice(7).split(',')) only.add(p.trim());
     else if (a.startsWith('--out=')) outDir = a.slice(6);
-    else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak,consul-fuzz, --out=DIR)`);
+    else throw new Error(`unknown argument ${a} (use --smoke | --quick | --full, --only=overhead,failover,soak,consul-fuzz,net-faults, --out=DIR)`);
   }
-  for (const p of only) if (!['overhead', 'failover', 'soak', 'consul-fuzz'].includes(p)) throw new Error(`--only: unknown part ${p}`);
+  for (const p of only) if (!['overhead', 'failover', 'soak', 'consul-fuzz', 'net-faults'].includes(p)) throw new Error(`--only: unknown part ${p}`);
   return failovers === undefined ? { mode, only, outDir } : { mode, only, outDir, failovers };
 }
 

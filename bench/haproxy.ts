@@ -33,6 +33,8 @@ export interface HaproxyNode {
   readonly pgPort: number;
   /** Patroni REST API port. */
   readonly apiPort: number;
+  /** Address of PostgreSQL and the REST API (default 127.0.0.1; a NetLab address in bench/net-faults.ts). */
+  readonly host?: string;
 }
 
 /** Health-check settings, as in the seed setup. */
@@ -64,7 +66,7 @@ export interface CheckRecord {
  */
 export function haproxyConfig(nodes: readonly HaproxyNode[], primaryPort: number, replicasPort: number, checkPorts: ReadonlyMap<string, number>): string {
   const servers = (suffix: string): string[] =>
-    nodes.map((n) => `    server ${n.name}${suffix} 127.0.0.1:${n.pgPort} maxconn 100 check port ${checkPorts.get(n.name) ?? n.apiPort}`);
+    nodes.map((n) => `    server ${n.name}${suffix} ${n.host ?? '127.0.0.1'}:${n.pgPort} maxconn 100 check ${n.host === undefined || !checkPorts.has(n.name) ? '' : 'addr 127.0.0.1 '}port ${checkPorts.get(n.name) ?? n.apiPort}`);
   const { interMillis, fall, rise } = CHECK_SETTINGS;
   return [
     'global',
@@ -223,7 +225,7 @@ async function countingProxy(node: HaproxyNode, port: number, out: CheckRecord[]
     const record: CheckRecord = { at: Date.now(), node: node.name, request: `${req.method ?? '?'} ${req.url ?? '/'}`, status: 0 };
     out.push(record);
     const upstream = request(
-      { host: '127.0.0.1', port: node.apiPort, method: req.method, path: req.url, headers: { ...req.headers, connection: 'close' }, agent: false, timeout: 4_000 },
+      { host: node.host ?? '127.0.0.1', port: node.apiPort, method: req.method, path: req.url, headers: { ...req.headers, connection: 'close' }, agent: false, timeout: 4_000 },
       (up) => {
         record.status = up.statusCode ?? 0;
         res.writeHead(up.statusCode ?? 502, up.headers);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak,consul-fuzz] [--failovers=switchover,kill-patroni] [--out=DIR]`
+ * `npm run bench [-- --smoke | --quick | --full] [--only=overhead,failover,soak,consul-fuzz,net-faults] [--failovers=switchover,kill-patroni] [--out=DIR]`
  *
  * Runs the overhead, failover (with Consul / REST load) and soak benchmarks and writes
  * `latest.json`, `latest.md`, timestamped copies of both and `failover-timeline.svg` to
@@ -16,6 +16,7 @@ import { configWith, parseArgs } from './config.js';
 import type { BenchMode, FailoverKind } from './config.js';
 import { runConsulFuzz } from './consul-fuzz.js';
 import { runFailover } from './failover.js';
+import { netFaultsTable, runNetFaults, writeNetFaults } from './net-faults.js';
 import { runOverhead } from './overhead.js';
 import { markdownSummary } from './report.js';
 import type { BenchResults } from './report.js';
@@ -114,6 +115,15 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const log = (line: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`);
   log(`bench: mode ${mode}${only.size ? `, only ${[...only].join(',')}` : ''}`);
+  // The network-fault benchmark needs root (network namespaces): it runs only when asked for
+  // (`--only=net-faults`) and writes its own net-faults-*.json.
+  if (only.has('net-faults')) {
+    const net = await runNetFaults(log);
+    console.log(netFaultsTable(net));
+    log(`bench: wrote ${await writeNetFaults(net, outDir)}`);
+    only.delete('net-faults');
+    if (only.size === 0) return;
+  }
   const results = await runBenchmarks(mode, only, log, failovers);
   const written = await writeResults(results, outDir);
   log(`bench: wrote ${written.json}, ${written.markdown}${written.svg ? `, ${written.svg}` : ''}`);

@@ -336,12 +336,22 @@ export class NetLab {
    * the forwarder exits with the lab, or when this process dies (its stdin closes).
    */
   async forward(host: string, port: number, target: { host: string; port: number }): Promise<void> {
-    const [file, ...args] = [...this.commandPrefix(host), process.execPath, '-e', FORWARDER, this.address(host), String(port), target.host, String(target.port)];
-    const child = spawn(file ?? 'ip', args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    await this.serve(host, process.execPath, ['-e', FORWARDER, this.address(host), String(port), target.host, String(target.port)]);
+    this.#log(`net-lab: ${host}:${port} forwards to ${target.host}:${target.port}`);
+  }
+
+  /**
+   * Starts a long-running process inside the host's namespace and resolves once it prints
+   * `listening` (within 10 s). It gets a stdin pipe (it should exit when that closes) and is
+   * killed by {@link NetLab.destroy}.
+   */
+  async serve(host: string, file: string, args: readonly string[]): Promise<void> {
+    const [cmd, ...argv] = [...this.commandPrefix(host), file, ...args];
+    const child = spawn(cmd ?? 'ip', argv, { stdio: ['pipe', 'pipe', 'ignore'] });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`net-lab: forwarder on ${host}:${port} did not start within 10 s`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`net-lab: ${file} on ${host} did not start within 10 s`)), 10_000);
       timer.unref();
       child.stdout.on('data', (d: Buffer) => {
         if (d.toString().includes('listening')) {
@@ -351,10 +361,9 @@ export class NetLab {
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`net-lab: forwarder on ${host}:${port} exited (${String(code)})`));
+        reject(new Error(`net-lab: ${file} on ${host} exited (${String(code)})`));
       });
     });
-    this.#log(`net-lab: ${host}:${port} forwards to ${target.host}:${target.port}`);
   }
 
   /** Kills the lab's processes, deletes its namespaces and bridge. Idempotent. */

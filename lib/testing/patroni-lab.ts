@@ -34,7 +34,8 @@ import { ConsulDouble } from './consul-double.js';
 import { freePorts } from './free-port.js';
 import { PgCluster } from './pg-cluster.js';
 import type { PgAppUser } from './pg-cluster.js';
-import { childEnv, chownToPostgres, findPgBin, makeOwnedTempDir, postgresOsUser } from './pg-tools.js';
+import { childEnv, chownToPostgres, findPgBin, LOOPBACK_NETWORK, makeOwnedTempDir, postgresOsUser } from './pg-tools.js';
+import type { PgNetwork } from './pg-tools.js';
 import { postmasterPid, processAlive, processTree, signalAll, waitForExit } from './processes.js';
 
 /** Options of {@link PatroniLab.start}. */
@@ -76,14 +77,25 @@ export interface PatroniLabOptions {
    * a commit acknowledged with `synchronous_commit = on` survives a crash failover. Default false.
    */
   synchronousMode?: boolean;
+  /**
+   * Where the members run (Patroni mode only; default: all on 127.0.0.1 here). With
+   * {@link NetLab.placement} each member (Patroni, its REST API and its PostgreSQL) runs in
+   * its own network namespace on its own lab address.
+   */
+  network?: PgNetwork;
+  /**
+   * `host:port` the Patroni agents use for Consul (default: the double's own address) — e.g.
+   * a {@link NetLab.forward} on a lab host, so Patroni can be cut off from Consul.
+   */
+  patroniConsulAddress?: string;
 }
 
 /** One member of a {@link PatroniLab}. */
 export interface PatroniLabNode {
   /** Member name, `node1` … `nodeN`. */
   readonly name: string;
-  /** Always loopback. */
-  readonly host: '127.0.0.1';
+  /** Its address: 127.0.0.1 unless {@link PatroniLabOptions.network} places it elsewhere. */
+  readonly host: string;
   /** PostgreSQL port. */
   readonly pgPort: number;
   /** Patroni REST API port (in fallback mode, the lab's stand-in REST endpoint). */
@@ -238,6 +250,8 @@ export class PatroniLab {
   readonly #synchronous: boolean;
   readonly #checkInterval: string;
   readonly #pgBin: string;
+  readonly #network: PgNetwork;
+  readonly #patroniConsul: string | undefined;
   readonly #patroniPath: string;
   readonly #patronis = new Map<string, ChildProcess>();
   readonly #cluster: PgCluster | undefined;
@@ -277,6 +291,8 @@ export class PatroniLab {
     this.#pgBin = init.pgBin;
     this.#patroniPath = init.patroniPath;
     this.#cluster = init.cluster;
+    this.#network = init.options.network ?? LOOPBACK_NETWORK;
+    this.#patroniConsul = init.options.patroniConsulAddress;
   }
 
   /**
@@ -307,7 +323,7 @@ export class PatroniLab {
         const ports = await freePorts(2 * count);
         const nodes = Array.from({ length: count }, (_, i): PatroniLabNode => ({
           name: `node${i + 1}`,
-          host: '127.0.0.1',
+          host: (options.network ?? LOOPBACK_NETWORK).address(`node${i + 1}`),
           pgPort: ports[2 * i] ?? 0,
           apiPort: ports[2 * i + 1] ?? 0,
           dataDir: join(baseDir, `node${i + 1}`, 'data'),
@@ -317,6 +333,7 @@ export class PatroniLab {
         installExitHook();
         await lab.#bootstrapPatroni();
       } else {
+        if (options.network !== undefined) throw new Error('patroni-lab: the network option needs real Patroni (mode fallback cannot place members elsewhere)');
         log('patroni-lab: fallback mode (the lab plays Patroni on a PgCluster)');
         const cluster = await PgCluster.start({ replicas: count - 1, baseDir: options.baseDir, pgBin, appUser, log });
         let apiPorts: number[];
@@ -556,10 +573,10 @@ export class PatroniLab {
     const leader = await this.waitForLeader(undefined, 60_000);
     const leaderNode = this.#node(leader);
     await this.#poll(`${leader} to accept writes`, 30_000, async () => {
-      const rows = await this.#sql(leaderNode.pgPort, 'SELECT pg_is_in_recovery() AS r');
+      const rows = await this.#sql(leaderNode, 'SELECT pg_is_in_recovery() AS r');
       return rows[0]?.['r'] === false;
     });
-    await this.#createAppUser(leaderNode.pgPort);
+    await this.#createAppUser(leaderNode);
     await this.waitForHealthy(90_000);
   }
 
@@ -570,8 +587,8 @@ export class PatroniLab {
       namespace: `/${NAMESPACE}/`,
       name: node.name,
       log: { level: 'INFO', format: '%(asctime)s %(levelname)s: %(message)s' },
-      restapi: { listen: `127.0.0.1:${node.apiPort}`, connect_address: `127.0.0.1:${node.apiPort}` },
-      consul: { host: this.consul.address, register_service: true, service_check_interval: this.#checkInterval },
+      restapi: { listen: `${node.host}:${node.apiPort}`, connect_address: `${node.host}:${node.apiPort}` },
+      consul: { host: this.#patroniConsul ?? this.consul.address, register_service: true, service_check_interval: this.#checkInterval },
       bootstrap: {
         dcs: {
           ttl: this.#ttl,
@@ -585,8 +602,8 @@ export class PatroniLab {
         initdb: [{ encoding: 'UTF8' }, { locale: 'C' }, 'no-sync'],
       },
       postgresql: {
-        listen: `127.0.0.1:${node.pgPort}`,
-        connect_address: `127.0.0.1:${node.pgPort}`,
+        listen: `${node.host}:${node.pgPort}`,
+        connect_address: `${node.host}:${node.pgPort}`,
         data_dir: node.dataDir,
         bin_dir: this.#pgBin,
         pgpass: join(dir, 'pgpass'),
@@ -601,6 +618,9 @@ export class PatroniLab {
           `host all ${this.appUser.user} 127.0.0.1/32 scram-sha-256`,
           'host all all 127.0.0.1/32 trust',
           'host replication all 127.0.0.1/32 trust',
+          ...(this.#network.clientCidr === '127.0.0.1/32'
+            ? []
+            : [`host all ${this.appUser.user} ${this.#network.clientCidr} scram-sha-256`, `host all all ${this.#network.clientCidr} trust`, `host replication all ${this.#network.clientCidr} trust`]),
         ],
         basebackup: [{ checkpoint: 'fast' }, 'no-sync'],
         remove_data_directory_on_rewind_failure: true,
@@ -615,11 +635,17 @@ export class PatroniLab {
     const user = postgresOsUser();
     let child: ChildProcess;
     try {
-      child = spawn(this.#patroniPath, [join(this.baseDir, `${node.name}.yml`)], {
+      const prefix = this.#network.commandPrefix(node.name);
+      const argv = [this.#patroniPath, join(this.baseDir, `${node.name}.yml`)];
+      // In another network namespace: `ip netns exec` needs root, so the switch to the
+      // postgres user happens after it (setpriv execs: the pid stays Patroni's).
+      const [file, ...args] =
+        prefix.length === 0 ? argv : [...prefix, ...(user === null ? [] : ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--']), ...argv];
+      child = spawn(file ?? this.#patroniPath, args, {
         cwd: dir,
         env: childEnv({ PYTHONUNBUFFERED: '1', HOME: dir, ...(user === null ? {} : { USER: 'postgres', LOGNAME: 'postgres' }) }),
         stdio: ['ignore', logFd, logFd],
-        ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
+        ...(user === null || prefix.length > 0 ? {} : { uid: user.uid, gid: user.gid }),
       });
     } finally {
       closeSync(logFd);
@@ -631,7 +657,7 @@ export class PatroniLab {
   }
 
   async #patroniSwitchover(from: string, to: string, timeoutMs: number): Promise<void> {
-    const api = `http://127.0.0.1:${this.#node(from).apiPort}/switchover`;
+    const api = `http://${this.#node(from).host}:${this.#node(from).apiPort}/switchover`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await httpRequest(api, 'POST', { leader: from, candidate: to }, timeoutMs);
@@ -868,8 +894,8 @@ export class PatroniLab {
     if (res.status !== 200) throw new Error(`DELETE kv ${key}: ${res.status} ${res.body.slice(0, 200)}`);
   }
 
-  async #sql(port: number, text: string): Promise<Record<string, unknown>[]> {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5_000 });
+  async #sql(node: { host: string; pgPort: number }, text: string): Promise<Record<string, unknown>[]> {
+    const client = new pg.Client({ host: node.host, port: node.pgPort, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5_000 });
     client.on('error', () => {});
     await client.connect();
     try {
@@ -879,13 +905,13 @@ export class PatroniLab {
     }
   }
 
-  async #createAppUser(port: number): Promise<void> {
+  async #createAppUser(node: { host: string; pgPort: number }): Promise<void> {
     const { user, password, database } = this.appUser;
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(user) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
       throw new Error('appUser.user and appUser.database must be plain identifiers (letters, digits, _)');
     }
-    await this.#sql(port, `CREATE ROLE ${user} LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
-    await this.#sql(port, `CREATE DATABASE ${database} OWNER ${user}`);
+    await this.#sql(node, `CREATE ROLE ${user} LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
+    await this.#sql(node, `CREATE DATABASE ${database} OWNER ${user}`);
   }
 
   #poll(what: string, timeoutMs: number, check: () => Promise<boolean>, signal?: AbortSignal, intervalMs = 100): Promise<void> {

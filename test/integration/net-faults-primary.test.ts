@@ -11,6 +11,22 @@ import { waitUntil } from '../../lib/testing/wait-until.js';
 import { checkLoad, sleep, startNetFaultEnv } from '../support/net-fault-fixture.js';
 import type { NetFaultEnv } from '../support/net-fault-fixture.js';
 
+/**
+ * Starts the load through a Pool, black-holes node1 after 1 s and promotes node2 1 s later;
+ * the caller then tells Consul.
+ */
+async function cutThenPromote(env: NetFaultEnv): Promise<{ load: FaultLoad; cutAt: number; moveAt: number }> {
+  const pool = env.newPool({ failoverTimeoutMillis: 10_000 });
+  const load = await FaultLoad.start({ write: (t, v) => pool.query(t, v), read: (t) => pool.replica.query(t), writers: 4, readers: 2 });
+  await sleep(1_000);
+  env.lab.blackHole('node1');
+  // Taken once the link is down: a write node1 answered while `ip link set` ran went through before the cut.
+  const cutAt = Date.now();
+  await sleep(1_000);
+  await env.cluster.promote('node2');
+  return { load, cutAt, moveAt: Date.now() };
+}
+
 describe('network faults: black-holed primary', function () {
   this.timeout(90_000);
   let env: NetFaultEnv | undefined;
@@ -21,15 +37,7 @@ describe('network faults: black-holed primary', function () {
 
   it('Consul moves the primary 1 s after the cut: in-flight writes end as OutcomeUnknownError, writes resume on the new primary, no caller hangs', async () => {
     env = await startNetFaultEnv();
-    const pool = env.newPool({ failoverTimeoutMillis: 10_000 });
-    const load = await FaultLoad.start({ write: (t, v) => pool.query(t, v), read: (t) => pool.replica.query(t), writers: 4, readers: 2 });
-    await sleep(1_000);
-    env.lab.blackHole('node1');
-    // Taken once the link is down: a write node1 answered while `ip link set` ran went through before the cut.
-    const cutAt = Date.now();
-    await sleep(1_000);
-    await env.cluster.promote('node2');
-    const moveAt = Date.now();
+    const { load, cutAt, moveAt } = await cutThenPromote(env);
     env.advertise('node2', ['node1']);
     await waitUntil('a write acknowledged by node2', 10_000, async () => load.firstAckOn(env!.server('node2'), moveAt) !== undefined).catch(() => undefined);
     await sleep(1_000);
@@ -60,15 +68,7 @@ describe('network faults: black-holed primary', function () {
 
   it('the partition heals and the old primary comes back still believing it is primary: it gets no write', async () => {
     env = await startNetFaultEnv();
-    const pool = env.newPool({ failoverTimeoutMillis: 10_000 });
-    const load = await FaultLoad.start({ write: (t, v) => pool.query(t, v), read: (t) => pool.replica.query(t), writers: 4, readers: 2 });
-    await sleep(1_000);
-    env.lab.blackHole('node1');
-    // Taken once the link is down: a write node1 answered while `ip link set` ran went through before the cut.
-    const cutAt = Date.now();
-    await sleep(1_000);
-    await env.cluster.promote('node2');
-    const moveAt = Date.now();
+    const { load, cutAt, moveAt } = await cutThenPromote(env);
     // Consul names node2; node1 is still registered (as a replica) and still runs as a primary.
     env.advertise('node2');
     await sleep(1_500);
