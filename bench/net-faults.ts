@@ -47,6 +47,11 @@ export interface NetFaultClientResult {
   readonly description: string;
   /** Cut → the last caller in flight at the cut or issued within the bound settled, ms (null: some still hung). */
   readonly cutToLastSettledMillis: number | null;
+  /**
+   * The longest any caller was stuck after the cut: max over the callers pending at the cut or
+   * issued after it of (settled − max(issued, cut)), ms (null: some still hung at the bound).
+   */
+  readonly longestStuckMillis: number | null;
   /** Consul's move → first write acknowledged by the new primary, ms (null: none; primary scenario only). */
   readonly moveToFirstWriteMillis: number | null;
   /** Cut → first write acknowledged by the new primary, ms. */
@@ -188,6 +193,7 @@ function measure(c: Client, load: FaultLoad, cutAt: number, moveAt: number | und
   const relevant = load.ops.filter((o) => (o.endedAt ?? Infinity) > cutAt && o.startedAt <= cutAt + HUNG_BOUND_MILLIS);
   const hung = relevant.filter((o) => o.endedAt === undefined).length;
   const lastSettled = relevant.reduce((m, o) => Math.max(m, o.endedAt ?? Infinity), cutAt);
+  const longestStuck = relevant.reduce((m, o) => Math.max(m, (o.endedAt ?? Infinity) - Math.max(o.startedAt, cutAt)), 0);
   const errors: Record<string, number> = {};
   for (const o of load.failures()) {
     const name = String((o.error as Error | undefined)?.name ?? 'Error');
@@ -198,6 +204,7 @@ function measure(c: Client, load: FaultLoad, cutAt: number, moveAt: number | und
     client: c.name,
     description: c.description,
     cutToLastSettledMillis: hung > 0 || !Number.isFinite(lastSettled) ? null : lastSettled - cutAt,
+    longestStuckMillis: Number.isFinite(longestStuck) ? longestStuck : null,
     moveToFirstWriteMillis: first?.endedAt === undefined || moveAt === undefined ? null : first.endedAt - moveAt,
     cutToFirstWriteMillis: first?.endedAt === undefined ? null : first.endedAt - cutAt,
     errors,
@@ -257,13 +264,13 @@ const ms = (v: number | null): string => (v === null ? '—' : String(v));
 /** The results as a markdown table (pure). */
 export function netFaultsTable(r: NetFaultsResults): string {
   const lines = [
-    `| scenario | client | cut → last caller settled (ms) | Consul move → first write on new primary (ms) | hung after ${r.hungBoundMillis / 1000} s | errors | read errors | writes ok | reads ok |`,
+    `| scenario | client | longest a caller was stuck after the cut (ms) | Consul move → first write on new primary (ms) | hung after ${r.hungBoundMillis / 1000} s | errors | read errors | writes ok | reads ok |`,
     '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
   ];
   for (const s of r.scenarios) {
     for (const c of s.clients) {
       const errors = Object.entries(c.errors).map(([k, v]) => `${k} ${v}`).join(', ') || '0';
-      lines.push(`| ${s.scenario} | ${c.client} | ${c.hung > 0 ? `— (hung)` : ms(c.cutToLastSettledMillis)} | ${s.scenario === 'primary-black-hole' ? ms(c.moveToFirstWriteMillis) : 'n/a'} | ${c.hung} | ${errors} | ${c.readErrors} | ${c.writesOk} | ${c.readsOk} |`);
+      lines.push(`| ${s.scenario} | ${c.client} | ${c.longestStuckMillis === null ? '— (hung)' : ms(c.longestStuckMillis)} | ${s.scenario === 'primary-black-hole' ? ms(c.moveToFirstWriteMillis) : 'n/a'} | ${c.hung} | ${errors} | ${c.readErrors} | ${c.writesOk} | ${c.readsOk} |`);
     }
   }
   return lines.join('\n');
