@@ -315,6 +315,9 @@ export class Cluster {
           this.#lagMonitor?.stop(),
         ]);
         const all = [...this.#pools.values(), ...this.#retiring];
+        // Accepted work first (pg-pool's end() contract): checkouts queued in a node pool are
+        // served as clients come back, within failoverTimeoutMillis at most.
+        await Promise.all(all.map((p) => p.drained(this.#settings.failoverTimeoutMillis)));
         this.#pools.clear();
         this.#replicaPools.clear();
         await Promise.all(all.map((p) => p.retire()));

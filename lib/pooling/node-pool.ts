@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { NotWritableError } from '../errors.js';
+import { NotWritableError, markHookError } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { nodePoolConfig } from './node-config.js';
 
@@ -14,6 +14,9 @@ export interface NodePoolEvents {
   /** Whether anyone listens for `event` from a pool of this role (forwarding is skipped otherwise). */
   wants(event: 'acquire' | 'release', role: 'primary' | 'replica'): boolean;
 }
+
+/** How often `drained()` looks at the queue while `end()` waits for it. */
+const DRAIN_POLL_MILLIS = 5;
 
 /** Clients currently checked out of a node pool. */
 const checkedOut = new WeakSet<object>();
@@ -34,6 +37,9 @@ const lostClients = new WeakSet<object>();
 export function connectionLost(client: object): boolean {
   return lostClients.has(client);
 }
+
+/** pg-pool's `verify` option: checks a new client, calling back with an error to refuse it. */
+type VerifyHook = (client: pg.PoolClient, done: (err?: Error) => void) => void;
 
 type ClientClass = new (config?: pg.ClientConfig) => pg.Client;
 const roleAwareClasses = new WeakMap<ClientClass, ClientClass>();
@@ -116,9 +122,24 @@ export class NodePool {
         }
         events.confirmed(this);
       }
-      if (userOnConnect) await userOnConnect(client);
+      if (userOnConnect) {
+        try {
+          await userOnConnect(client);
+        } catch (err) {
+          markHookError(err);
+          throw err;
+        }
+      }
     };
-    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect } as pg.PoolConfig);
+    const userVerify = (base as { verify?: VerifyHook }).verify;
+    const verify: VerifyHook | undefined = userVerify
+      ? (client, done) =>
+          userVerify(client, (err) => {
+            if (err) markHookError(err);
+            done(err);
+          })
+      : undefined;
+    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect, ...(verify ? { verify } : {}) } as pg.PoolConfig);
     this.#max = this.pg.options.max;
     // A checked-out client whose connection dies emits 'error'; pg.Pool.query guards its
     // own checkouts with a listener, and so must we, for ours and for the app's: the app
@@ -213,6 +234,27 @@ export class NodePool {
     }
     this.#waiting.clear();
     return this.#endPromise;
+  }
+
+  /**
+   * Resolves once no checkout is queued in this pool any more (they were served by released
+   * clients, or failed), or after `maxMillis` at the latest. Used by `end()` to let work
+   * accepted before it finish, as pg-pool does.
+   *
+   * @param maxMillis the bound
+   */
+  drained(maxMillis: number): Promise<void> {
+    if (this.pg.waitingCount === 0 && this.#waiting.size === 0) return Promise.resolve();
+    const deadline = Date.now() + maxMillis;
+    return new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if ((this.pg.waitingCount === 0 && this.#waiting.size === 0) || Date.now() >= deadline) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, DRAIN_POLL_MILLIS);
+      timer.unref();
+    });
   }
 
   /** Checkouts queued in pg-pool because it was full. */
