@@ -50,4 +50,4 @@ export type { DiscoveryMode, PatroniOptions, PreparedQueryOptions, HostProbeOpti
 export type { PatroniMemberInfo, PatroniWalPositions } from './topology/node.js';
 // pg-boss's `db` adapter.
 export { pgBossDb } from './adapters/pg-boss.js';
-export type { PgBossDb, SqlQueryable } from './adapters/pg-boss.js';
+export type { PgBossDb, SqlQueryable, SqlResult } from './adapters/pg-boss.js';

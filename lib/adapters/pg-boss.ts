@@ -4,10 +4,16 @@
  * @module
  */
 
+/** A statement's result as far as pg-boss reads it. */
+export interface SqlResult {
+  /** The rows returned. */
+  rows: unknown[];
+}
+
 /** What the adapter needs of a pool: pg's promise-form `query`. */
 export interface SqlQueryable {
   /** Runs one statement (pg.Pool's `query`). */
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  query(text: string, values?: unknown[]): Promise<SqlResult>;
 }
 
 /** pg-boss's `db` option: the one method pg-boss calls on it. */
@@ -17,7 +23,7 @@ export interface PgBossDb {
    * @param text the statement(s)
    * @param values parameter values, if any
    */
-  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  executeSql(text: string, values?: unknown[]): Promise<SqlResult>;
 }
 
 /**
