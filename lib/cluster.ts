@@ -381,9 +381,17 @@ export class Cluster {
     return this.#endPromise;
   }
 
-  /** Drains `pools` (see {@link Cluster.end}) within `endTimeoutMillis`, fencing dead or overdue ones. */
+  /**
+   * Drains `pools` (see {@link Cluster.end}) within `endTimeoutMillis`, fencing dead or
+   * overdue ones: a fenced pool's queued checkouts fail at once, so the wait for them ends too.
+   */
   async #drainBounded(pools: readonly NodePool[]): Promise<void> {
-    const drained = Promise.all(pools.map((p) => p.retire()));
+    // Accepted work first (pg-pool's end() contract): checkouts queued in a node pool are
+    // served as clients come back (within failoverTimeoutMillis at most), then the pools end.
+    const drained = (async () => {
+      await Promise.all(pools.map((p) => p.drained(this.#settings.failoverTimeoutMillis)));
+      await Promise.all(pools.map((p) => p.retire()));
+    })();
     const busy = [...new Map(pools.filter((p) => p.busy).map((p) => [p.address, p])).values()];
     const abort = new AbortController();
     const probes = busy.map(async (p) => {

@@ -286,3 +286,20 @@ export class TransactionOutcomeUnknownError extends PgConsulError {
 export function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
+
+/** Errors raised by the application's own pool hooks (`verify`, `onConnect`). */
+const hookErrors = new WeakSet<object>();
+
+/**
+ * Records that `err` came from the application's `verify` / `onConnect` hook: as with
+ * pg.Pool, it fails the checkout unchanged instead of being retried on another node.
+ * @internal
+ */
+export function markHookError(err: unknown): void {
+  if (typeof err === 'object' && err !== null) hookErrors.add(err);
+}
+
+/** Whether `err` was raised by an application hook (see {@link markHookError}). @internal */
+export function isHookError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && hookErrors.has(err);
+}

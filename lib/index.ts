@@ -52,3 +52,6 @@ export { encodeSessionToken, decodeSessionToken } from './routing/session-token.
 // Discovery modes: Consul health (default), Patroni's leader lock in KV, prepared queries, static hosts.
 export type { DiscoveryMode, PatroniOptions, PreparedQueryOptions, HostProbeOptions } from './options.js';
 export type { PatroniMemberInfo, PatroniWalPositions } from './topology/node.js';
+// pg-boss's `db` adapter.
+export { pgBossDb } from './adapters/pg-boss.js';
+export type { PgBossDb, SqlQueryable, SqlResult } from './adapters/pg-boss.js';

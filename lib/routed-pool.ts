@@ -149,13 +149,10 @@ export abstract class RoutedPool extends pg.Pool {
   override query<R extends pg.QueryResultRow = pg.QueryResultRow, I = unknown[]>(queryText: string, values: pg.QueryConfigValues<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof text === 'function') {
+      // As pg-pool: the function is taken as the callback and receives the error.
       const err = new Error('Passing a function as the first parameter to pool.query is not supported');
-      const cb = typeof values === 'function' ? values : callback;
-      if (typeof cb === 'function') {
-        process.nextTick(() => (cb as Callback<unknown>)(err));
-        return undefined;
-      }
-      return Promise.reject(err);
+      setImmediate(() => invoke(() => (text as Callback<unknown>)(err)));
+      return undefined;
     }
     if (typeof values === 'function') {
       callback = values;

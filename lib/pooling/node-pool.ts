@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ConnectionFencedError, NotWritableError } from '../errors.js';
+import { ConnectionFencedError, NotWritableError, markHookError } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { nodePoolConfig } from './node-config.js';
 
@@ -31,6 +31,9 @@ interface ClientHookup {
 /** Clients pg-consul fenced, with the error a later call on them fails with (kept beside them). */
 const fencedClients = new WeakMap<object, ConnectionFencedError>();
 
+/** How often `drained()` looks at the queue while `end()` waits for it. */
+const DRAIN_POLL_MILLIS = 5;
+
 /**
  * `in_hot_standby` as last reported by the server to each client (ParameterStatus; PG ≥ 14).
  * Kept beside the client, never written onto it.
@@ -47,6 +50,9 @@ const lostClients = new WeakSet<object>();
 export function connectionLost(client: object): boolean {
   return lostClients.has(client);
 }
+
+/** pg-pool's `verify` option: checks a new client, calling back with an error to refuse it. */
+type VerifyHook = (client: pg.PoolClient, done: (err?: Error) => void) => void;
 
 type ClientClass = new (config?: pg.ClientConfig) => pg.Client;
 const roleAwareClasses = new WeakMap<ClientClass, ClientClass>();
@@ -202,10 +208,25 @@ export class NodePool {
         }
         events.confirmed(this);
       }
-      if (userOnConnect) await userOnConnect(client);
+      if (userOnConnect) {
+        try {
+          await userOnConnect(client);
+        } catch (err) {
+          markHookError(err);
+          throw err;
+        }
+      }
     };
+    const userVerify = (base as { verify?: VerifyHook }).verify;
+    const verify: VerifyHook | undefined = userVerify
+      ? (client, done) =>
+          userVerify(client, (err) => {
+            if (err) markHookError(err);
+            done(err);
+          })
+      : undefined;
     const hookup: ClientHookup = { pool: this, connectTimeoutMillis: limits.connectTimeoutMillis };
-    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect, [NODE_POOL]: hookup } as pg.PoolConfig);
+    this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect, ...(verify ? { verify } : {}), [NODE_POOL]: hookup } as pg.PoolConfig);
     this.#max = this.pg.options.max;
     // A checked-out client whose connection dies emits 'error'; pg.Pool.query guards its
     // own checkouts with a listener, and so must we, for ours and for the app's: the app
@@ -364,6 +385,29 @@ export class NodePool {
       waiter.callback(this.#retiredError());
     }
     this.#waiting.clear();
+  }
+
+  /**
+   * Resolves once no checkout is queued in this pool any more (they were served by released
+   * clients, or failed), or after `maxMillis` at the latest. Used by `end()` to let work
+   * accepted before it finish, as pg-pool does.
+   *
+   * @param maxMillis the bound
+   */
+  drained(maxMillis: number): Promise<void> {
+    // A fenced pool has failed its queue (pg-pool's own queue is never answered once it ends).
+    const done = (): boolean => this.#fenced !== undefined || (this.pg.waitingCount === 0 && this.#waiting.size === 0);
+    if (done()) return Promise.resolve();
+    const deadline = Date.now() + maxMillis;
+    return new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (done() || Date.now() >= deadline) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, DRAIN_POLL_MILLIS);
+      timer.unref();
+    });
   }
 
   /** Checkouts queued in pg-pool because it was full. */

@@ -1,4 +1,4 @@
-import { ConnectionFencedError, NotWritableError, PoolEndedError } from '../errors.js';
+import { ConnectionFencedError, NotWritableError, PoolEndedError, isHookError } from '../errors.js';
 import type { Outcome } from '../errors.js';
 
 /**
@@ -153,6 +153,9 @@ export function classify(
     // The server ran the statement and answered with an error (constraint, syntax, …).
     return NOT_RETRYABLE;
   }
+  // pg-pool's checkout timeout (connectionTimeoutMillis, pool full): the pool is busy, not
+  // the node gone; and the app's own verify / onConnect refusals: surfaced as pg.Pool does.
+  if (phase === 'acquire' && (isCheckoutTimeout(err) || isHookError(err))) return NOT_RETRYABLE_NOT_EXECUTED;
   if (phase === 'acquire') {
     // Refused / unreachable / timed out / terminated during connect: nothing was sent.
     const code = nodeCodeOf(err);
@@ -175,6 +178,13 @@ const NOT_RETRYABLE_NOT_EXECUTED: Classification = Object.freeze({
   refreshTopology: false,
 });
 
+
+/** pg-pool's error for a checkout that waited `connectionTimeoutMillis` for a free client (no code). */
+export const CHECKOUT_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
+
+function isCheckoutTimeout(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === undefined && err.message === CHECKOUT_TIMEOUT_MESSAGE;
+}
 
 /** pg's client-side `query_timeout` error: it has no code, so the message is all there is. */
 function isQueryReadTimeout(err: unknown): boolean {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { classify } from '../../../lib/retry/classify.js';
 import type { Phase } from '../../../lib/retry/classify.js';
-import { ConnectionFencedError, NotWritableError, PoolEndedError } from '../../../lib/errors.js';
+import { ConnectionFencedError, NotWritableError, PoolEndedError, isHookError, markHookError } from '../../../lib/errors.js';
 
 interface Case {
   name: string;
@@ -65,5 +65,24 @@ describe('retry/classify (table: test/fixtures/classification.json)', () => {
         assert.equal(c.invalidatesNode, false);
       });
     }
+  });
+});
+
+describe('retry/classify: pg-pool checkout refusals surface unchanged', () => {
+  const NOT_RETRIED = { outcome: 'not-executed', retryable: false, invalidatesNode: false, refreshTopology: false };
+  it('pg-pool\'s checkout timeout (connectionTimeoutMillis, pool full) is not retried', () => {
+    assert.deepEqual({ ...classify(new Error('timeout exceeded when trying to connect'), 'acquire', 'primary') }, NOT_RETRIED);
+    assert.deepEqual({ ...classify(new Error('timeout exceeded when trying to connect'), 'acquire', 'replica') }, NOT_RETRIED);
+  });
+  it('a new connection\'s connect timeout still is (the node may be gone)', () => {
+    assert.equal(classify(new Error('Connection terminated due to connection timeout'), 'acquire', 'primary').retryable, true);
+  });
+  it('an error from the app\'s verify / onConnect hook is not retried; the same message unmarked is', () => {
+    const hook = new Error('verify says no');
+    markHookError(hook);
+    assert.deepEqual({ ...classify(hook, 'acquire', 'primary') }, NOT_RETRIED);
+    assert.equal(classify(new Error('verify says no'), 'acquire', 'primary').retryable, true);
+    assert.equal(isHookError(hook), true);
+    assert.equal(isHookError('text'), false);
   });
 });
