@@ -15,7 +15,13 @@
  */
 
 /** A query function: pg-consul's `pool.query`, a pg.Pool's, or an adapter around another client. */
-export type FaultLoadQuery = (text: string, values?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
+export type FaultLoadQuery = (text: string, values?: unknown[]) => Promise<FaultLoadResult>;
+
+/** What a {@link FaultLoadQuery} resolves with: pg's result shape, rows only. */
+export interface FaultLoadResult {
+  /** The rows returned. */
+  rows: Record<string, unknown>[];
+}
 
 /** Options of {@link FaultLoad.start}. */
 export interface FaultLoadOptions {

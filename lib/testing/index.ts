@@ -25,4 +25,4 @@ export { NetLab } from './net-lab.js';
 export type { NetLabOptions, NetLabRunResult } from './net-lab.js';
 export type { PgNetwork } from './pg-tools.js';
 export { FaultLoad } from './fault-load.js';
-export type { FaultLoadOptions, FaultLoadQuery, FaultOp } from './fault-load.js';
+export type { FaultLoadOptions, FaultLoadQuery, FaultLoadResult, FaultOp } from './fault-load.js';
