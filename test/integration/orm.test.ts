@@ -27,15 +27,24 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * The errors a switchover may legitimately cause: a write in flight at the instant the old
- * primary shut down (57P01) has an unknown outcome and is never retried. At most one per
- * run, as the loop runs one step at a time.
+ * primary shut down has an unknown outcome and is never retried. Through `pool.query` it is
+ * an OutcomeUnknownError; on a checked-out client (Kysely, Prisma's transactions) it is
+ * pg's own error, unchanged as with pg.Pool: 57P01/57P02, or 'Connection terminated
+ * unexpectedly'. At most one per run, as the loop runs one step at a time.
  */
 function unexpected(errors: unknown[]): unknown[] {
   // Prisma wraps it (PrismaClientKnownRequestError) keeping its code; Drizzle wraps it
   // (DrizzleQueryError) as its cause.
   const isUnknown = (e: unknown): boolean => {
-    const x = e as { code?: unknown; cause?: unknown } | null;
-    return e instanceof OutcomeUnknownError || x?.code === 'PGCONSUL_OUTCOME_UNKNOWN' || (x?.cause !== undefined && isUnknown(x.cause));
+    const x = e as { code?: unknown; cause?: unknown; message?: unknown } | null;
+    return (
+      e instanceof OutcomeUnknownError ||
+      x?.code === 'PGCONSUL_OUTCOME_UNKNOWN' ||
+      x?.code === '57P01' ||
+      x?.code === '57P02' ||
+      (typeof x?.message === 'string' && x.message.includes('Connection terminated unexpectedly')) ||
+      (x?.cause !== undefined && isUnknown(x.cause))
+    );
   };
   const inFlight = errors.filter(isUnknown);
   assert.ok(inFlight.length <= 1, `${inFlight.length} statements in flight at the switchover`);
