@@ -115,6 +115,8 @@ export interface HotPathResult {
   readonly nsPerStatement: number;
   /** Per round. */
   readonly rounds: readonly number[];
+  /** Median process CPU ns (user + system) per statement: less sensitive than wall time to other load on the machine. */
+  readonly cpuNsPerStatement: number;
 }
 
 /**
@@ -126,8 +128,10 @@ export interface HotPathResult {
  */
 export async function measureHotPath(clients: readonly HotPathClient[], rounds: number, roundMillis: number, concurrency: number): Promise<HotPathResult[]> {
   const per = new Map<HotPathClient, number[]>(clients.map((c) => [c, []]));
+  const cpu = new Map<HotPathClient, number[]>(clients.map((c) => [c, []]));
   const once = async (c: HotPathClient, ms: number): Promise<number> => {
     let n = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const end = t0 + ms;
     await Promise.all(
@@ -138,13 +142,21 @@ export async function measureHotPath(clients: readonly HotPathClient[], rounds: 
         }
       }),
     );
+    const used = process.cpuUsage(cpu0);
+    cpu.get(c)!.push(((used.user + used.system) * 1e3) / Math.max(1, n));
     return ((performance.now() - t0) * 1e6 * concurrency) / Math.max(1, n);
   };
   for (const c of clients) await once(c, Math.min(300, roundMillis));
+  for (const c of clients) cpu.get(c)!.length = 0;
   for (let r = 0; r < rounds; r++) {
     for (const c of r % 2 === 0 ? clients : [...clients].reverse()) per.get(c)!.push(await once(c, roundMillis));
   }
-  return clients.map((c) => ({ label: c.label, nsPerStatement: Math.round(median(per.get(c)!)), rounds: per.get(c)!.map(Math.round) }));
+  return clients.map((c) => ({
+    label: c.label,
+    nsPerStatement: Math.round(median(per.get(c)!)),
+    rounds: per.get(c)!.map(Math.round),
+    cpuNsPerStatement: Math.round(median(cpu.get(c)!)),
+  }));
 }
 
 /** pg.Pool and pg-consul (primary and replica path) on the fake client. */
@@ -172,7 +184,10 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].re
   const results = await measureHotPath(chosen, Number(roundsArg), Number(msArg), Number(concArg));
   const base = results[0]!;
   for (const r of results) {
-    console.log(`${r.label.padEnd(18)} ${String(r.nsPerStatement).padStart(6)} ns/statement  (+${r.nsPerStatement - base.nsPerStatement} ns vs ${base.label})  rounds ${r.rounds.join(' ')}`);
+    console.log(
+      `${r.label.padEnd(18)} ${String(r.nsPerStatement).padStart(6)} ns/statement  (+${r.nsPerStatement - base.nsPerStatement} ns vs ${base.label}); ` +
+        `CPU ${r.cpuNsPerStatement} ns/statement (+${r.cpuNsPerStatement - base.cpuNsPerStatement} ns)  rounds ${r.rounds.join(' ')}`,
+    );
   }
   await end();
 }

@@ -206,9 +206,15 @@ export class Cluster {
   select(intent: 'primary' | 'replica', fallback: ReadFallback = this.#settings.readFallback): Selection {
     // Invalidations are rare: skip the clock read and the scan when there is none.
     if (this.#topology.invalidated.size > 0) this.#setTopology(expireInvalidations(this.#topology, this.#now()));
-    if (intent === 'primary') return selectPrimary(this.#topology);
+    if (intent === 'primary') {
+      // One selection object per primary, not per statement (callers only read it).
+      if (this.#primarySelection.node !== this.#topology.primary) this.#primarySelection = selectPrimary(this.#topology);
+      return this.#primarySelection;
+    }
     return selectReplica(this.#topology, this.#replicaLoad, fallback, this.#turn++, this.#tieBreak);
   }
+
+  #primarySelection: Selection = { node: undefined, role: 'primary' };
 
   /**
    * Selection for a read that must see WAL position `position` (read-your-writes): a
@@ -259,6 +265,9 @@ export class Cluster {
   autoReadDeps(): RetryDeps {
     return (this.#autoReadDeps ??= this.retryDepsWith(() => this.select('replica', 'primary')));
   }
+
+  /** {@link Cluster.nodePool} as a function value, made once (the statement path passes it on without a new closure). */
+  readonly nodePools = (node: DiscoveredNode, role: 'primary' | 'replica'): NodePool => this.nodePool(node, role);
 
   /** The node pool for a node in a role, created on first use. */
   nodePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {

@@ -4,7 +4,7 @@ import type { PoolEvents } from './events.js';
 import { NoPrimaryError, NoReplicaError, PoolEndedError } from './errors.js';
 import { AttemptFailure, runWithRetry } from './retry/run-with-retry.js';
 import type { FailoverBudget } from './retry/run-with-retry.js';
-import { runStatementOn } from './pooling/statement-attempt.js';
+import { runStatementWithRetry } from './pooling/statement-attempt.js';
 import type { DiscoveredNode } from './topology/node.js';
 import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from './query/helpers.js';
 import type { Queryable, QueryStatement } from './query/helpers.js';
@@ -176,9 +176,7 @@ export abstract class RoutedPool extends pg.Pool {
     if (this.autoReadRouting && isCertainlyReadOnly(typeof text === 'string' ? text : text?.text)) {
       return runAutoRead<R>(this.cluster, text, values);
     }
-    return runWithRetry(this.cluster.retryDeps(this.intent), this.intent, (node, role) =>
-      runStatementOn<R>(this.cluster.nodePool(node, role), text, values),
-    );
+    return runStatementWithRetry<R>(this.cluster.retryDeps(this.intent), this.intent, this.cluster.nodePools, text, values);
   }
 
   /** A Submittable (cursor, stream) runs once, on the node selected now: it cannot be retried. */

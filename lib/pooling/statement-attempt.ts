@@ -1,5 +1,8 @@
 import type pg from 'pg';
-import { AttemptFailure } from '../retry/run-with-retry.js';
+import { PoolEndedError } from '../errors.js';
+import { AttemptFailure, retryLoop } from '../retry/run-with-retry.js';
+import type { RetryDeps } from '../retry/run-with-retry.js';
+import type { DiscoveredNode } from '../topology/node.js';
 import { connectionLost } from './node-pool.js';
 
 /** Where a client comes from: a node pool (pg.Pool.connect's callback form). */
@@ -98,4 +101,61 @@ function runOnClientWith<R extends pg.QueryResultRow>(
     client.release(thrown as Error);
     reject(new AttemptFailure(thrown, 'query', false));
   }
+}
+
+/** The node pool of a node in a role (the cluster's `nodePool`). */
+export type NodePools = (node: DiscoveredNode, role: 'primary' | 'replica') => Checkout;
+
+/**
+ * One statement with routing and retry: `runWithRetry` around {@link runStatementOn}, with
+ * the first attempt made inline — one promise per statement, as pg.Pool.query makes, and no
+ * `then` layer or retry bookkeeping unless that attempt fails (then the retry loop
+ * takes over exactly as `runWithRetry` would have).
+ *
+ * @param deps the retry dependencies of the path
+ * @param intent which path
+ * @param pools the node pool of a node in a role
+ * @param text the statement
+ * @param values its parameters
+ */
+export function runStatementWithRetry<R extends pg.QueryResultRow>(
+  deps: RetryDeps,
+  intent: 'primary' | 'replica',
+  pools: NodePools,
+  text: Statement,
+  values: unknown[] | undefined,
+): Promise<pg.QueryResult<R>> {
+  if (deps.isEnding()) return Promise.reject(new PoolEndedError());
+  const start = deps.now();
+  const { node, role } = deps.select();
+  if (node === undefined) return retryLoop(deps, intent, attemptOf<R>(pools, text, values), start, undefined, undefined);
+  return new Promise((resolve, reject) => {
+    // Made by a function, not as `const fail = () => …`: tsx/esbuild (keepNames) would name
+    // that arrow with Object.defineProperty on every statement, in the benchmarks only.
+    const fail = retryAfter(deps, intent, pools, text, values, start, node, role, resolve, reject);
+    pools(node, role).connect((err, client) => (err || !client ? fail(new AttemptFailure(err, 'acquire')) : runOnClientWith(client, text, values, resolve, fail)));
+  });
+}
+
+/** {@link runStatementOn} on the node pool `pools` gives for each attempt of the retry loop. */
+function attemptOf<R extends pg.QueryResultRow>(pools: NodePools, text: Statement, values: unknown[] | undefined) {
+  return (node: DiscoveredNode, role: 'primary' | 'replica'): Promise<pg.QueryResult<R>> => runStatementOn<R>(pools(node, role), text, values);
+}
+
+/** What settles the statement's promise when the inline first attempt fails: the retry loop, taking over from it. */
+function retryAfter<R extends pg.QueryResultRow>(
+  deps: RetryDeps,
+  intent: 'primary' | 'replica',
+  pools: NodePools,
+  text: Statement,
+  values: unknown[] | undefined,
+  start: number,
+  node: DiscoveredNode,
+  role: 'primary' | 'replica',
+  resolve: (result: pg.QueryResult<R>) => void,
+  reject: (err: unknown) => void,
+): (thrown: AttemptFailure) => void {
+  return (thrown) => {
+    retryLoop(deps, intent, attemptOf<R>(pools, text, values), start, { node, role, thrown }, undefined).then(resolve, reject);
+  };
 }

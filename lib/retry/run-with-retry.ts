@@ -135,14 +135,26 @@ export function runWithRetry<T>(
   return attempt(node, role).then(undefined, (thrown: unknown) => retryLoop(deps, intent, attempt, start, { node, role, thrown }, budget));
 }
 
-/** The first attempt's failure, handed from the fast path to the loop. */
-interface FirstFailure {
+/** The first attempt's failure, handed from a fast path to the loop. */
+export interface FirstFailure {
   readonly node: DiscoveredNode;
   readonly role: 'primary' | 'replica';
   readonly thrown: unknown;
 }
 
-async function retryLoop<T>(
+/**
+ * The retry loop behind {@link runWithRetry}, for fast paths that make the first attempt
+ * themselves (see `runStatementWithRetry`): `first` is that attempt's failure, or undefined
+ * when no node was known; `start` is when that attempt started, in `deps.now()` time.
+ *
+ * @param deps the pool's side
+ * @param intent which path
+ * @param attempt one try on a node
+ * @param start when the first attempt started
+ * @param first the first attempt's failure (undefined: it found no node)
+ * @param budget a failover budget shared with other loops
+ */
+export async function retryLoop<T>(
   deps: RetryDeps,
   intent: 'primary' | 'replica',
   attempt: (node: DiscoveredNode, role: 'primary' | 'replica') => Promise<T>,

@@ -143,7 +143,10 @@ describe('read routing (integration: real PostgreSQL + Consul double)', function
       const lag = pool.topology.lag.get(addressOf(lagging))!;
       assert.ok(lag.bytes! > 64 * 1024, `bytes behind reported (${lag.bytes})`);
       assert.match(lag.replayLsn!, /^[0-9A-F]+\/[0-9A-F]+$/);
-      assert.deepEqual(pool.topology.readReplicas.map((r) => r.name), [healthy]);
+      // The healthy replica may itself be briefly over the limit right after the WAL burst
+      // (a loaded machine replays 64 KB in more than one measurement round): wait for it.
+      await until('the healthy replica alone to be readable', () => pool.topology.readReplicas.map((r) => r.name).join() === healthy);
+      assert.equal(pool.topology.lag.get(addressOf(lagging))?.excluded, true, 'the paused replica stays excluded');
       assert.ok(pool.topology.replicas.length === 2, 'it is still a replica, just not readable');
       const exclusion = topologyEvents.find((e) => e.current.readReplicas.length === 1 && e.previous.readReplicas.length === 2);
       assert.ok(exclusion, 'the exclusion was a topology event');
