@@ -65,6 +65,79 @@ function release(client: pg.PoolClient, destroy: boolean, reason: unknown): void
   client.release(destroy ? asError(reason ?? new Error('pg-consul: transaction connection broke')) : undefined);
 }
 
+/** What the steps of one attempt share. */
+interface Attempt {
+  readonly client: pg.PoolClient;
+  readonly state: AttemptState;
+  readonly node: string | undefined;
+  readonly readOnly: boolean;
+  readonly role: 'primary' | 'replica';
+  /** Stops watching the connection and returns it to the pool, or destroys it. */
+  readonly finish: (destroy: boolean, reason: unknown) => void;
+}
+
+/**
+ * Starts an attempt on a checked-out client. A checked-out pg client has no `error`
+ * listener: without one, a server going away while the callback awaits something else would
+ * crash the process, so the attempt listens until it finishes.
+ */
+function startAttempt(client: pg.PoolClient, attempt: number, readOnly: boolean, role: 'primary' | 'replica'): Attempt {
+  const state = new AttemptState(client, attempt);
+  const onError = (err: unknown): void => state.markLost(err);
+  const onEnd = (): void => state.markLost();
+  client.on('error', onError);
+  client.on('end', onEnd);
+  const finish = (destroy: boolean, reason: unknown): void => {
+    client.removeListener('error', onError);
+    client.removeListener('end', onEnd);
+    release(client, destroy || state.lost, reason ?? state.connectionError);
+  };
+  return { client, state, node: addressOf(client), readOnly, role, finish };
+}
+
+/** Decides on a failure at `stage`, rolls back when the connection is still usable, finishes. */
+async function failAttempt<T>(a: Attempt, stage: TransactionStage, thrown: unknown): Promise<AttemptResult<T>> {
+  const { state } = a;
+  const dbError = stage === 'body' ? state.statementErrorIn(thrown) : thrown;
+  const fromDatabase = dbError !== undefined || stage !== 'body';
+  const error = dbError ?? (state.lost ? (state.connectionError ?? thrown) : thrown);
+  const d = decideTransactionFailure({ stage, error, fromDatabase, connectionLost: state.lost, readOnly: a.readOnly, role: a.role });
+  let destroy = d.destroyClient;
+  if (stage !== 'commit' && !destroy && !state.lost) {
+    try {
+      await a.client.query('ROLLBACK');
+    } catch {
+      destroy = true;
+    }
+  }
+  a.finish(destroy, error);
+  return { kind: 'failed', decision: d, thrown, error, node: a.node };
+}
+
+/** After the callback resolved: COMMIT, unless the connection was lost before it. */
+async function commitAttempt<T>(a: Attempt, value: T): Promise<AttemptResult<T>> {
+  const { state } = a;
+  if (state.lost) {
+    // Lost before COMMIT was sent (the callback swallowed the errors): nothing committed.
+    return failAttempt(a, 'body', state.lastStatementError ?? state.connectionError ?? new Error('pg-consul: the connection was lost before COMMIT'));
+  }
+  let committed: pg.QueryResult;
+  try {
+    committed = await a.client.query('COMMIT');
+  } catch (err) {
+    return failAttempt(a, 'commit', err);
+  }
+  if (committed.command === 'ROLLBACK') {
+    // The transaction was aborted by an error the callback caught: COMMIT rolled it back.
+    const cause = state.lastStatementError ?? new Error('pg-consul: the transaction was aborted; COMMIT rolled it back');
+    const d = decideTransactionFailure({ stage: 'body', error: cause, fromDatabase: true, connectionLost: false, readOnly: a.readOnly, role: a.role });
+    a.finish(d.destroyClient, cause);
+    return { kind: 'failed', decision: d, thrown: cause, error: cause, node: a.node };
+  }
+  a.finish(false, undefined);
+  return { kind: 'committed', value };
+}
+
 /**
  * One run: BEGIN, the callback, COMMIT, on one checked-out client; always releases it.
  */
@@ -76,69 +149,22 @@ async function runAttempt<T>(
   role: 'primary' | 'replica',
   callback: (tx: TransactionClient) => Promise<T>,
 ): Promise<AttemptResult<T>> {
-  const state = new AttemptState(client, attempt);
-  const node = addressOf(client);
-  // A checked-out pg client has no `error` listener: without one, a server going away while
-  // the callback awaits something else would crash the process.
-  const onError = (err: unknown): void => state.markLost(err);
-  const onEnd = (): void => state.markLost();
-  client.on('error', onError);
-  client.on('end', onEnd);
-  const finish = (destroy: boolean, reason: unknown): void => {
-    client.removeListener('error', onError);
-    client.removeListener('end', onEnd);
-    release(client, destroy || state.lost, reason ?? state.connectionError);
-  };
-  const fail = async (stage: TransactionStage, thrown: unknown): Promise<AttemptResult<T>> => {
-    const dbError = stage === 'body' ? state.statementErrorIn(thrown) : thrown;
-    const fromDatabase = dbError !== undefined || stage !== 'body';
-    const error = dbError ?? (state.lost ? (state.connectionError ?? thrown) : thrown);
-    const d = decideTransactionFailure({ stage, error, fromDatabase, connectionLost: state.lost, readOnly, role });
-    let destroy = d.destroyClient;
-    if (stage !== 'commit' && !destroy && !state.lost) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        destroy = true;
-      }
-    }
-    finish(destroy, error);
-    return { kind: 'failed', decision: d, thrown, error, node };
-  };
-
+  const a = startAttempt(client, attempt, readOnly, role);
   try {
-    await state.run(begin, undefined);
+    await a.state.run(begin, undefined);
   } catch (err) {
-    return fail('begin', err);
+    return failAttempt(a, 'begin', err);
   }
-  const tx = openTransactionClient(state, 0);
+  const tx = openTransactionClient(a.state, 0);
   let value: T;
   try {
     value = await callback(tx);
   } catch (err) {
     closeTransactionClient(tx);
-    return fail('body', err);
+    return failAttempt(a, 'body', err);
   }
   closeTransactionClient(tx);
-  if (state.lost) {
-    // Lost before COMMIT was sent (the callback swallowed the errors): nothing committed.
-    return fail('body', state.lastStatementError ?? state.connectionError ?? new Error('pg-consul: the connection was lost before COMMIT'));
-  }
-  let committed: pg.QueryResult;
-  try {
-    committed = await client.query('COMMIT');
-  } catch (err) {
-    return fail('commit', err);
-  }
-  if (committed.command === 'ROLLBACK') {
-    // The transaction was aborted by an error the callback caught: COMMIT rolled it back.
-    const cause = state.lastStatementError ?? new Error('pg-consul: the transaction was aborted; COMMIT rolled it back');
-    const d = decideTransactionFailure({ stage: 'body', error: cause, fromDatabase: true, connectionLost: false, readOnly, role });
-    finish(d.destroyClient, cause);
-    return { kind: 'failed', decision: d, thrown: cause, error: cause, node };
-  }
-  finish(false, undefined);
-  return { kind: 'committed', value };
+  return commitAttempt(a, value);
 }
 
 /**
