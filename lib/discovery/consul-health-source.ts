@@ -5,7 +5,6 @@
  */
 import { parseHealthEntries } from './consul-entries.js';
 import { consulGet } from './consul-http.js';
-import { ConsulWatchLoop, validateWatchSettings } from './consul-watch-loop.js';
 import { WatchLoopSource } from './watch-loop-source.js';
 import type { ConsulTransport, ConsulWatchSettings } from './consul-watch-loop.js';
 
@@ -84,27 +83,24 @@ export class ConsulHealthSource extends WatchLoopSource {
     if (options.near !== undefined && (typeof options.near !== 'string' || options.near.length === 0)) {
       throw new TypeError('ConsulHealthSource: near must be a non-empty string when given');
     }
-    validateWatchSettings('ConsulHealthSource', options, true);
     const tags = { primary: options.primaryTags, replica: options.replicaTags };
     super(
       'ConsulHealthSource',
-      new ConsulWatchLoop(
-        options,
-        {
-          mode: 'blocking',
-          path: `/v1/health/service/${encodeURIComponent(options.service)}`,
-          query: options.near === undefined ? { passing: true } : { passing: true, near: options.near },
-          what: 'Consul health discovery',
-          entryLabel: 'Consul health entry',
-          failureLabel: `Consul health query for "${options.service}"`,
-          logFields: { source: CONSUL_HEALTH_SOURCE, service: options.service },
-          interpret: (res, index) => {
-            const parsed = parseHealthEntries(res.body, tags);
-            return { update: { source: CONSUL_HEALTH_SOURCE, index, nodes: parsed.nodes }, skipped: parsed.skipped };
-          },
+      options,
+      {
+        mode: 'blocking',
+        path: `/v1/health/service/${encodeURIComponent(options.service)}`,
+        query: options.near === undefined ? { passing: true } : { passing: true, near: options.near },
+        what: 'Consul health discovery',
+        entryLabel: 'Consul health entry',
+        failureLabel: `Consul health query for "${options.service}"`,
+        logFields: { source: CONSUL_HEALTH_SOURCE, service: options.service },
+        interpret: (res, index) => {
+          const parsed = parseHealthEntries(res.body, tags);
+          return { update: { source: CONSUL_HEALTH_SOURCE, index, nodes: parsed.nodes }, skipped: parsed.skipped };
         },
-        transport,
-      ),
+      },
+      transport,
     );
   }
 }

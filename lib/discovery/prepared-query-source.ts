@@ -7,7 +7,6 @@
 import { DiscoveryError } from '../errors.js';
 import { parseHealthEntries } from './consul-entries.js';
 import { consulGet } from './consul-http.js';
-import { ConsulWatchLoop, validateWatchSettings } from './consul-watch-loop.js';
 import { WatchLoopSource } from './watch-loop-source.js';
 import type { ConsulTransport, ConsulWatchSettings, Interpretation } from './consul-watch-loop.js';
 
@@ -87,25 +86,22 @@ export class PreparedQuerySource extends WatchLoopSource {
       throw new RangeError(`PreparedQuerySource: intervalMillis must be a number ≥ 1, got ${options.intervalMillis}`);
     }
     const settings: ConsulWatchSettings = { ...options, waitSeconds: 1 };
-    validateWatchSettings('PreparedQuerySource', settings, false);
     const tags = { primary: options.primaryTags, replica: options.replicaTags };
     super(
       'PreparedQuerySource',
-      new ConsulWatchLoop(
-        settings,
-        {
-          mode: 'polling',
-          pollIntervalMillis: options.intervalMillis,
-          path: `/v1/query/${encodeURIComponent(options.name)}/execute`,
-          query: options.near === undefined ? {} : { near: options.near },
-          what: 'prepared query discovery',
-          entryLabel: 'prepared query entry',
-          failureLabel: `execution of prepared query "${options.name}"`,
-          logFields: { source: PREPARED_QUERY_SOURCE, query: options.name },
-          interpret: (res, index) => interpretPreparedQuery(res.body, tags, index),
-        },
-        transport,
-      ),
+      settings,
+      {
+        mode: 'polling',
+        pollIntervalMillis: options.intervalMillis,
+        path: `/v1/query/${encodeURIComponent(options.name)}/execute`,
+        query: options.near === undefined ? {} : { near: options.near },
+        what: 'prepared query discovery',
+        entryLabel: 'prepared query entry',
+        failureLabel: `execution of prepared query "${options.name}"`,
+        logFields: { source: PREPARED_QUERY_SOURCE, query: options.name },
+        interpret: (res, index) => interpretPreparedQuery(res.body, tags, index),
+      },
+      transport,
     );
   }
 }

@@ -1,17 +1,19 @@
 /**
  * The base of the discovery sources that are one {@link ConsulWatchLoop} (the health
- * endpoint's blocking queries, a prepared query's polling): the source validates its options
- * and builds the loop, the base hands the lifecycle to it.
+ * endpoint's blocking queries, a prepared query's polling): the source checks its own
+ * options and says what to ask; the base validates the shared settings, builds the loop and
+ * hands the lifecycle to it.
  *
  * @example
  * ```ts
  * class MySource extends WatchLoopSource {
- *   constructor(options: ConsulWatchSettings) { super('MySource', new ConsulWatchLoop(options, spec, consulGet)); }
+ *   constructor(options: ConsulWatchSettings) { super('MySource', options, spec, consulGet); }
  * }
  * ```
  * @module
  */
-import type { ConsulWatchLoop } from './consul-watch-loop.js';
+import { ConsulWatchLoop, validateWatchSettings } from './consul-watch-loop.js';
+import type { ConsulTransport, ConsulWatchSettings, ConsulWatchSpec } from './consul-watch-loop.js';
 import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 
 /** A discovery source that is one watch loop; see the module notes. */
@@ -20,12 +22,16 @@ export abstract class WatchLoopSource implements DiscoverySource {
   readonly #loop: ConsulWatchLoop;
 
   /**
-   * @param owner class name for the error message of a second `start()`
-   * @param loop the loop, built from the source's validated options
+   * @param owner class name for error messages (invalid settings, a second `start()`)
+   * @param settings the shared settings; validated here (`waitSeconds` only when blocking)
+   * @param spec what to ask and how to read the answers
+   * @param transport the HTTP transport (tests inject a fake); it must honour `signal`
+   * @throws RangeError on an out-of-range setting
    */
-  protected constructor(owner: string, loop: ConsulWatchLoop) {
+  protected constructor(owner: string, settings: ConsulWatchSettings, spec: ConsulWatchSpec, transport: ConsulTransport) {
+    validateWatchSettings(owner, settings, spec.mode === 'blocking');
     this.#owner = owner;
-    this.#loop = loop;
+    this.#loop = new ConsulWatchLoop(settings, spec, transport);
   }
 
   /** Number of requests started so far. */
