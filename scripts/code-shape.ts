@@ -10,9 +10,11 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 
-interface Finding {
+/** A function longer than the limit. */
+export interface Finding {
   readonly file: string;
   readonly line: number;
   readonly name: string;
@@ -82,7 +84,15 @@ function isFunctionLike(node: ts.Node): node is ts.FunctionLikeDeclaration {
   );
 }
 
-function longFunctions(file: string, text: string, limit: number): Finding[] {
+/**
+ * The functions, methods, accessors, constructors and arrow functions of one source text
+ * that span more than `limit` lines (from their first token to their closing brace).
+ *
+ * @param file the name to report
+ * @param text the TypeScript source
+ * @param limit most lines allowed
+ */
+export function longFunctions(file: string, text: string, limit: number): Finding[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const found: Finding[] = [];
   const visit = (node: ts.Node): void => {
@@ -120,4 +130,4 @@ function main(): void {
   if (strict && (longFiles.length > 0 || functions.length > 0)) process.exitCode = 1;
 }
 
-main();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
