@@ -86,62 +86,77 @@ function statusOf(error: unknown): number | undefined {
   return error instanceof DiscoveryError ? error.status : undefined;
 }
 
-/**
- * Runs the diagnosis against Consul and PostgreSQL.
- * @param resolved resolved options
- * @param probe the bounded role probe
- * @param timeoutMillis per-request deadline
- * @returns findings and the exit code
- */
-export async function runChecks(resolved: ResolvedOptions, probe: ProbeServer, timeoutMillis: number): Promise<CheckResult> {
-  const findings: Finding[] = [];
-  const fail = (exitCode: number, message: string, hint: string): CheckResult => {
-    findings.push({ level: 'fail', message, hint });
-    return { findings, exitCode };
-  };
-  const get = (path: string): Promise<unknown> =>
-    consulGet(resolved.consul, path, {}, { signal: AbortSignal.timeout(timeoutMillis), timeoutMillis, unref: false }).then((r) => r.body);
+/** A health entry as `readHealthEntries` returns it. */
+type Entry = Awaited<ReturnType<typeof readHealthEntries>>[number];
+
+/** The failure a step stops the check with. */
+class CheckFailure extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+function hasTag(entry: Entry, tags: readonly string[]): boolean {
+  return (entry.Service?.Tags ?? []).some((t) => tags.includes(t));
+}
+
+/** Consul reachable and the token accepted; resolves with the names of the services visible. */
+async function checkConsul(resolved: ResolvedOptions, timeoutMillis: number, findings: Finding[]): Promise<string[]> {
   const tokenHint = resolved.consul.token === undefined
     ? 'no token is configured: set CONSUL_HTTP_TOKEN (or CONSUL_HTTP_TOKEN_FILE, or consul.token)'
     : 'the token was refused: check its policy grants service:read and node:read on this service (and key:read on the Patroni prefix)';
-
   let services: Record<string, unknown>;
   try {
-    services = (await get('/v1/catalog/services')) as Record<string, unknown>;
+    const signal = AbortSignal.timeout(timeoutMillis);
+    services = (await consulGet(resolved.consul, '/v1/catalog/services', {}, { signal, timeoutMillis, unref: false })).body as Record<string, unknown>;
   } catch (error) {
     const status = statusOf(error);
-    if (status === 403 || status === 401) return fail(EXIT.acl, `Consul refused the request (${status}): ${(error as Error).message}`, tokenHint);
+    if (status === 403 || status === 401) throw new CheckFailure(EXIT.acl, `Consul refused the request (${status}): ${(error as Error).message}`, tokenHint);
     if (status === undefined) {
-      return fail(EXIT.consulUnreachable, `Consul is unreachable: ${(error as Error).message}`, 'check CONSUL_HTTP_ADDR / consul.host and consul.port, and that the local agent is running');
+      throw new CheckFailure(EXIT.consulUnreachable, `Consul is unreachable: ${(error as Error).message}`, 'check CONSUL_HTTP_ADDR / consul.host and consul.port, and that the local agent is running');
     }
-    return fail(EXIT.consulUnreachable, `Consul answered ${status}: ${(error as Error).message}`, 'check the Consul agent logs');
+    throw new CheckFailure(EXIT.consulUnreachable, `Consul answered ${status}: ${(error as Error).message}`, 'check the Consul agent logs');
   }
   findings.push({ level: 'ok', message: `Consul reachable, ${Object.keys(services).length} service(s) visible` });
+  return Object.keys(services);
+}
 
-  const names = Object.keys(services);
+/** The service registered, with instances carrying the configured tags; resolves with its entries. */
+async function checkService(resolved: ResolvedOptions, names: readonly string[], timeoutMillis: number, findings: Finding[]): Promise<Entry[]> {
   if (!names.includes(resolved.service)) {
     const close = closeMatches(resolved.service, names);
     const hint = `services that exist: ${names.join(', ') || '(none)'}` + (close.length > 0 ? `; did you mean ${close.join(' or ')}?` : '') +
       (resolved.consul.token === undefined ? '; with ACLs on, an anonymous token may hide services: set CONSUL_HTTP_TOKEN' : '');
-    return fail(EXIT.service, `service "${resolved.service}" is not registered in Consul`, hint);
+    throw new CheckFailure(EXIT.service, `service "${resolved.service}" is not registered in Consul`, hint);
   }
   const entries = await readHealthEntries(resolved, timeoutMillis);
   const tagsSeen = [...new Set(entries.flatMap((e) => e.Service?.Tags ?? []))];
-  const hasTag = (e: (typeof entries)[number], tags: readonly string[]): boolean => (e.Service?.Tags ?? []).some((t) => tags.includes(t));
   if (!entries.some((e) => hasTag(e, resolved.primaryTags) || hasTag(e, resolved.replicaTags))) {
-    return fail(EXIT.service, `no instance of "${resolved.service}" carries the primary tags [${resolved.primaryTags.join(',')}] or replica tags [${resolved.replicaTags.join(',')}]`,
+    throw new CheckFailure(EXIT.service, `no instance of "${resolved.service}" carries the primary tags [${resolved.primaryTags.join(',')}] or replica tags [${resolved.replicaTags.join(',')}]`,
       `tags seen: ${tagsSeen.join(', ') || '(none)'}; set PGCONSUL_PRIMARY_TAGS / PGCONSUL_REPLICA_TAGS (or primaryTags / replicaTags) to match`);
   }
   findings.push({ level: 'ok', message: `service "${resolved.service}": ${entries.length} instance(s), tags seen: ${tagsSeen.join(', ')}` });
+  return entries;
+}
 
+/** A passing primary; returns the passing entries. */
+function checkPrimary(resolved: ResolvedOptions, entries: readonly Entry[], findings: Finding[]): Entry[] {
   const passing = entries.filter((e) => (e.Checks ?? []).every((c) => c.Status === 'passing'));
   const primaries = passing.filter((e) => hasTag(e, resolved.primaryTags));
   if (primaries.length === 0) {
-    return fail(EXIT.noPrimary, `no passing instance of "${resolved.service}" is tagged primary`,
+    throw new CheckFailure(EXIT.noPrimary, `no passing instance of "${resolved.service}" is tagged primary`,
       'a failover may be in progress (run `pg-consul watch`), or the primary\'s health check fails: see `consul catalog services` / Patroni logs');
   }
   findings.push({ level: 'ok', message: `${primaries.length} passing primary, ${passing.length - primaries.length} other passing instance(s)` });
+  return passing;
+}
 
+/** Every passing instance reachable over SQL, in the role Consul gives it. */
+async function checkRoles(resolved: ResolvedOptions, passing: readonly Entry[], probe: ProbeServer, timeoutMillis: number, findings: Finding[]): Promise<void> {
   const mismatches: string[] = [];
   for (const entry of passing) {
     const host = entry.Service?.Address || entry.Node?.Address || '';
@@ -154,9 +169,30 @@ export async function runChecks(resolved: ResolvedOptions, probe: ProbeServer, t
     }
   }
   if (mismatches.length > 0) {
-    return fail(EXIT.roleMismatch, mismatches.join('; '),
+    throw new CheckFailure(EXIT.roleMismatch, mismatches.join('; '),
       'Consul\'s tags lag behind PostgreSQL during a switchover (re-run in a few seconds); if it persists, check the Patroni/registration script that sets the tags, and the PG* credentials');
   }
   findings.push({ level: 'ok', message: 'PostgreSQL roles match Consul' });
+}
+
+/**
+ * Runs the diagnosis against Consul and PostgreSQL.
+ * @param resolved resolved options
+ * @param probe the bounded role probe
+ * @param timeoutMillis per-request deadline
+ * @returns findings and the exit code
+ */
+export async function runChecks(resolved: ResolvedOptions, probe: ProbeServer, timeoutMillis: number): Promise<CheckResult> {
+  const findings: Finding[] = [];
+  try {
+    const names = await checkConsul(resolved, timeoutMillis, findings);
+    const entries = await checkService(resolved, names, timeoutMillis, findings);
+    const passing = checkPrimary(resolved, entries, findings);
+    await checkRoles(resolved, passing, probe, timeoutMillis, findings);
+  } catch (err) {
+    if (!(err instanceof CheckFailure)) throw err;
+    findings.push({ level: 'fail', message: err.message, hint: err.hint });
+    return { findings, exitCode: err.exitCode };
+  }
   return { findings, exitCode: EXIT.ok };
 }

@@ -13,6 +13,7 @@ import { ConsulHealthSource } from './consul-health-source.js';
 import type { ConsulHealthSourceOptions } from './consul-health-source.js';
 import { consulGet } from './consul-http.js';
 import type { ConsulTransport, DiscoveryLogger } from './consul-watch-loop.js';
+import { SourcePair } from './discovery-source.js';
 import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 import { PatroniKvSource, patroniKvPrefix } from './patroni-kv-source.js';
 import type { PatroniKvSourceOptions } from './patroni-kv-source.js';
@@ -186,8 +187,7 @@ export class AutoSource implements DiscoverySource {
   #lastAnswer: PatroniKvProbe = { kind: 'absent' };
   #lastKv: TopologyUpdate | undefined;
   #lastHealth: TopologyUpdate | undefined;
-  #state: 'new' | 'running' | 'stopped' = 'new';
-  #stopping: Promise<void> | undefined;
+  readonly #pair: SourcePair;
 
   /**
    * @param options see {@link AutoSourceOptions}; validated by the two sources
@@ -209,6 +209,7 @@ export class AutoSource implements DiscoverySource {
     };
     this.#kv = new PatroniKvSource({ ...options.kv, logger: kvLogger }, observed);
     this.#health = new ConsulHealthSource(options.health, transport);
+    this.#pair = new SourcePair('AutoSource', this.#kv, this.#health);
   }
 
   /** The path in force; undefined until the first KV answer (or failure). */
@@ -218,7 +219,7 @@ export class AutoSource implements DiscoverySource {
 
   /** Requests made by both watches. */
   get requestCount(): number {
-    return this.#kv.requestCount + this.#health.requestCount;
+    return this.#pair.requestCount;
   }
 
   /**
@@ -228,8 +229,7 @@ export class AutoSource implements DiscoverySource {
    * @throws Error when called twice or after {@link AutoSource.stop}
    */
   start(listener: DiscoveryListener): void {
-    if (this.#state !== 'new') throw new Error('AutoSource: start() may be called only once');
-    this.#state = 'running';
+    this.#pair.begin();
     this.#listener = listener;
     this.#kv.start({
       onUpdate: (update) => {
@@ -258,9 +258,7 @@ export class AutoSource implements DiscoverySource {
 
   /** Asks both watches for a fresh answer. */
   refresh(): void {
-    if (this.#state !== 'running') return;
-    this.#kv.refresh();
-    this.#health.refresh();
+    this.#pair.refresh();
   }
 
   /**
@@ -269,15 +267,11 @@ export class AutoSource implements DiscoverySource {
    * @returns resolves when both have stopped
    */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#state = 'stopped';
-      await Promise.all([this.#kv.stop(), this.#health.stop()]);
-    })();
-    return this.#stopping;
+    return this.#pair.stop();
   }
 
   #decide(probe: PatroniKvProbe): void {
-    if (this.#state !== 'running') return;
+    if (!this.#pair.running) return;
     const decision = decideAutoPath(this.#path, probe, this.#prefix);
     if (decision.path !== this.#path) {
       const from = this.#path;
@@ -292,7 +286,7 @@ export class AutoSource implements DiscoverySource {
   }
 
   #emit(): void {
-    if (this.#state !== 'running' || this.#lastHealth === undefined) return;
+    if (!this.#pair.running || this.#lastHealth === undefined) return;
     if (this.#path === 'consul-health') this.#forward((l) => l.onUpdate(this.#lastHealth!));
     else if (this.#path === 'patroni+health' && this.#lastKv !== undefined) {
       const merged = mergeTopologies(this.#lastKv, this.#lastHealth, PATRONI_HEALTH_SOURCE);
@@ -302,7 +296,7 @@ export class AutoSource implements DiscoverySource {
 
   #forward(fn: (listener: DiscoveryListener) => void): void {
     const listener = this.#listener;
-    if (this.#state !== 'running' || listener === undefined) return;
+    if (!this.#pair.running || listener === undefined) return;
     fn(listener);
   }
 }

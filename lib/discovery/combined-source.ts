@@ -6,6 +6,7 @@
  * @module
  */
 import type { DiscoveredNode, TopologyUpdate } from '../topology/node.js';
+import { SourcePair } from './discovery-source.js';
 import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 
 /** The `source` label of `patroni+health` updates. */
@@ -72,8 +73,7 @@ export class CombinedSource implements DiscoverySource {
   #listener: DiscoveryListener | undefined;
   #lastPrimaries: TopologyUpdate | undefined;
   #lastReplicas: TopologyUpdate | undefined;
-  #state: 'new' | 'running' | 'stopped' = 'new';
-  #stopping: Promise<void> | undefined;
+  readonly #pair: SourcePair;
 
   /**
    * @param primaries decides the primary (e.g. a PatroniKvSource)
@@ -84,11 +84,12 @@ export class CombinedSource implements DiscoverySource {
     this.#primaries = primaries;
     this.#replicas = replicas;
     this.#label = label;
+    this.#pair = new SourcePair('CombinedSource', primaries, replicas);
   }
 
   /** Requests made by both sources. */
   get requestCount(): number {
-    return this.#primaries.requestCount + this.#replicas.requestCount;
+    return this.#pair.requestCount;
   }
 
   /**
@@ -98,8 +99,7 @@ export class CombinedSource implements DiscoverySource {
    * @throws Error when called twice or after {@link CombinedSource.stop}
    */
   start(listener: DiscoveryListener): void {
-    if (this.#state !== 'new') throw new Error('CombinedSource: start() may be called only once');
-    this.#state = 'running';
+    this.#pair.begin();
     this.#listener = listener;
     const forward = (which: 'primaries' | 'replicas'): DiscoveryListener => ({
       onUpdate: (update) => {
@@ -108,10 +108,10 @@ export class CombinedSource implements DiscoverySource {
         this.#emit();
       },
       onError: (error, info) => {
-        if (this.#state === 'running') this.#listener?.onError(error, info);
+        if (this.#pair.running) this.#listener?.onError(error, info);
       },
       onSkippedEntry: (reason) => {
-        if (this.#state === 'running') this.#listener?.onSkippedEntry?.(reason);
+        if (this.#pair.running) this.#listener?.onSkippedEntry?.(reason);
       },
     });
     this.#primaries.start(forward('primaries'));
@@ -120,9 +120,7 @@ export class CombinedSource implements DiscoverySource {
 
   /** Asks both sources for a fresh answer. */
   refresh(): void {
-    if (this.#state !== 'running') return;
-    this.#primaries.refresh();
-    this.#replicas.refresh();
+    this.#pair.refresh();
   }
 
   /**
@@ -131,15 +129,11 @@ export class CombinedSource implements DiscoverySource {
    * @returns resolves when both have stopped
    */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#state = 'stopped';
-      await Promise.all([this.#primaries.stop(), this.#replicas.stop()]);
-    })();
-    return this.#stopping;
+    return this.#pair.stop();
   }
 
   #emit(): void {
-    if (this.#state !== 'running' || this.#lastPrimaries === undefined || this.#lastReplicas === undefined) return;
+    if (!this.#pair.running || this.#lastPrimaries === undefined || this.#lastReplicas === undefined) return;
     this.#listener?.onUpdate(mergeTopologies(this.#lastPrimaries, this.#lastReplicas, this.#label));
   }
 }

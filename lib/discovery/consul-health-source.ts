@@ -3,10 +3,9 @@
  *
  * @module
  */
-import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 import { parseHealthEntries } from './consul-entries.js';
 import { consulGet } from './consul-http.js';
-import { ConsulWatchLoop, validateWatchSettings } from './consul-watch-loop.js';
+import { WatchLoopSource } from './watch-loop-source.js';
 import type { ConsulTransport, ConsulWatchSettings } from './consul-watch-loop.js';
 
 export { MAX_WAIT_SECONDS } from './consul-watch-loop.js';
@@ -71,9 +70,7 @@ export interface ConsulHealthSourceOptions extends ConsulWatchSettings {
  * await source.stop();
  * ```
  */
-export class ConsulHealthSource implements DiscoverySource {
-  readonly #loop: ConsulWatchLoop;
-
+export class ConsulHealthSource extends WatchLoopSource {
   /**
    * @param options see {@link ConsulHealthSourceOptions}; validated here
    * @param transport the HTTP transport (tests inject a fake); it must honour `signal`
@@ -86,9 +83,9 @@ export class ConsulHealthSource implements DiscoverySource {
     if (options.near !== undefined && (typeof options.near !== 'string' || options.near.length === 0)) {
       throw new TypeError('ConsulHealthSource: near must be a non-empty string when given');
     }
-    validateWatchSettings('ConsulHealthSource', options, true);
     const tags = { primary: options.primaryTags, replica: options.replicaTags };
-    this.#loop = new ConsulWatchLoop(
+    super(
+      'ConsulHealthSource',
       options,
       {
         mode: 'blocking',
@@ -105,40 +102,5 @@ export class ConsulHealthSource implements DiscoverySource {
       },
       transport,
     );
-  }
-
-  /** Number of requests started so far. */
-  get requestCount(): number {
-    return this.#loop.requestCount;
-  }
-
-  /**
-   * Starts the loop; the first request (index 0) is sent at once.
-   *
-   * @param listener receives every answer and every failed round
-   * @throws Error when called twice or after {@link ConsulHealthSource.stop}
-   */
-  start(listener: DiscoveryListener): void {
-    this.#loop.start(listener, 'ConsulHealthSource');
-  }
-
-  /**
-   * Asks for a fresh answer. When the loop is waiting (rate limit or backoff after an error),
-   * the next request is sent as soon as `minIntervalMillis` allows, without `index` so Consul
-   * answers at once. When a request is in flight, nothing happens: a blocking request returns
-   * as soon as anything changes anyway.
-   */
-  refresh(): void {
-    this.#loop.refresh();
-  }
-
-  /**
-   * Stops the loop: aborts the request in flight at once, clears timers and closes the kept
-   * alive connections. No listener callback is made after this is called. Idempotent.
-   *
-   * @returns resolves when nothing is left running
-   */
-  stop(): Promise<void> {
-    return this.#loop.stop();
   }
 }

@@ -8,6 +8,7 @@
 import type { Agent } from 'node:http';
 import { DiscoveryError } from '../errors.js';
 import type { TopologyUpdate } from '../topology/node.js';
+import { callListener } from './discovery-source.js';
 import type { DiscoveryListener } from './discovery-source.js';
 import { nextIndex, parseConsulIndex, shouldWait } from './blocking-index.js';
 import { describeConsulConfig } from './consul-config.js';
@@ -382,12 +383,6 @@ export class ConsulWatchLoop {
 
   /** Calls the listener unless stopped; a throwing listener is logged, never propagated. */
   #call(what: string, fn: (listener: DiscoveryListener) => void): void {
-    const listener = this.#listener;
-    if (this.#state !== 'running' || listener === undefined) return;
-    try {
-      fn(listener);
-    } catch (err) {
-      this.log('error', `discovery listener ${what} threw: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    callListener(this.#listener, this.#state === 'running', what, fn, (message) => this.log('error', message));
   }
 }

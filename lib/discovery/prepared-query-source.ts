@@ -5,10 +5,9 @@
  * @module
  */
 import { DiscoveryError } from '../errors.js';
-import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 import { parseHealthEntries } from './consul-entries.js';
 import { consulGet } from './consul-http.js';
-import { ConsulWatchLoop, validateWatchSettings } from './consul-watch-loop.js';
+import { WatchLoopSource } from './watch-loop-source.js';
 import type { ConsulTransport, ConsulWatchSettings, Interpretation } from './consul-watch-loop.js';
 
 /** The `source` label of every update this source emits. */
@@ -73,9 +72,7 @@ export function interpretPreparedQuery(
  * });
  * ```
  */
-export class PreparedQuerySource implements DiscoverySource {
-  readonly #loop: ConsulWatchLoop;
-
+export class PreparedQuerySource extends WatchLoopSource {
   /**
    * @param options see {@link PreparedQuerySourceOptions}; validated here
    * @param transport the HTTP transport (tests inject a fake); it must honour `signal`
@@ -89,9 +86,9 @@ export class PreparedQuerySource implements DiscoverySource {
       throw new RangeError(`PreparedQuerySource: intervalMillis must be a number ≥ 1, got ${options.intervalMillis}`);
     }
     const settings: ConsulWatchSettings = { ...options, waitSeconds: 1 };
-    validateWatchSettings('PreparedQuerySource', settings, false);
     const tags = { primary: options.primaryTags, replica: options.replicaTags };
-    this.#loop = new ConsulWatchLoop(
+    super(
+      'PreparedQuerySource',
       settings,
       {
         mode: 'polling',
@@ -106,34 +103,5 @@ export class PreparedQuerySource implements DiscoverySource {
       },
       transport,
     );
-  }
-
-  /** Number of executions started so far. */
-  get requestCount(): number {
-    return this.#loop.requestCount;
-  }
-
-  /**
-   * Starts polling; the first execution is sent at once.
-   *
-   * @param listener receives every answer and every failed round
-   * @throws Error when called twice or after {@link PreparedQuerySource.stop}
-   */
-  start(listener: DiscoveryListener): void {
-    this.#loop.start(listener, 'PreparedQuerySource');
-  }
-
-  /** Executes the query as soon as the rate limit allows (no-op while one is in flight). */
-  refresh(): void {
-    this.#loop.refresh();
-  }
-
-  /**
-   * Stops polling, aborting the execution in flight. Idempotent.
-   *
-   * @returns resolves when nothing is left running
-   */
-  stop(): Promise<void> {
-    return this.#loop.stop();
   }
 }

@@ -7,6 +7,7 @@
 import { DiscoveryError } from '../errors.js';
 import { formatAddress } from '../topology/node.js';
 import type { DiscoveredNode } from '../topology/node.js';
+import { callListener } from './discovery-source.js';
 import type { DiscoveryListener, DiscoverySource } from './discovery-source.js';
 import type { DiscoveryLogger, DiscoveryLogLevel } from './consul-watch-loop.js';
 import type { StaticHost } from './host-list.js';
@@ -265,13 +266,7 @@ export class StaticHostSource implements DiscoverySource {
   }
 
   #call(what: string, fn: (listener: DiscoveryListener) => void): void {
-    const listener = this.#listener;
-    if (this.#state !== 'running' || listener === undefined) return;
-    try {
-      fn(listener);
-    } catch (err) {
-      this.#log('error', `discovery listener ${what} threw: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    callListener(this.#listener, this.#state === 'running', what, fn, (message) => this.#log('error', message));
   }
 
   #log(level: DiscoveryLogLevel, message: string, fields: Record<string, unknown> = {}): void {

@@ -211,3 +211,88 @@ export async function queryValue<V>(q: Queryable, statement: QueryStatement, val
   if (row.length === 0) throw new TypeError('pg-consul: value() needs a statement that returns at least one column');
   return row[0] as V;
 }
+
+/**
+ * The typed helpers as methods (`one`, `maybeOne`, `many`, `any`, `value`) over a class's own
+ * `query`: the base of the transaction client and of the session and its read path, so each
+ * of them routes the helpers exactly as its `query`.
+ *
+ * @internal
+ */
+export abstract class QueryHelpers implements Queryable {
+  /**
+   * Runs one statement; the helpers below go through it.
+   * @param text SQL text or a pg QueryConfig
+   * @param values parameter values (`$1`, `$2`, …)
+   */
+  abstract query(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>;
+
+  /**
+   * Runs a statement that must return exactly one row, and resolves with it; else
+   * RowCountError (`expected: 'one'`).
+   * @param statement SQL text or a QueryConfig
+   * @param values parameter values
+   * @example
+   * ```ts
+   * const { id } = await tx.one<{ id: number }>('INSERT INTO t(v) VALUES ($1) RETURNING id', ['x']);
+   * ```
+   */
+  one<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T> {
+    return queryOne<T>(this, statement, values);
+  }
+
+  /**
+   * Runs a statement that returns zero or one row; resolves with the row, or `null` when
+   * there is none; RowCountError (`expected: 'maybeOne'`) for several.
+   * @param statement SQL text or a QueryConfig
+   * @param values parameter values
+   * @example
+   * ```ts
+   * const row = await session.replica.maybeOne<{ id: number }>('SELECT id FROM users WHERE email = $1', [email]);
+   * ```
+   */
+  maybeOne<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T | null> {
+    return queryMaybeOne<T>(this, statement, values);
+  }
+
+  /**
+   * Runs a statement that must return one row or more, and resolves with the rows; else
+   * RowCountError (`expected: 'many'`).
+   * @param statement SQL text or a QueryConfig
+   * @param values parameter values
+   * @example
+   * ```ts
+   * const rows = await session.many<{ id: number }>('UPDATE t SET v = v + 1 RETURNING id');
+   * ```
+   */
+  many<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
+    return queryMany<T>(this, statement, values);
+  }
+
+  /**
+   * Runs a statement and resolves with all its rows (possibly none).
+   * @param statement SQL text or a QueryConfig
+   * @param values parameter values
+   * @example
+   * ```ts
+   * const rows = await tx.any<{ id: number }>('SELECT id FROM t WHERE v = $1', ['x']);
+   * ```
+   */
+  any<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
+    return queryAny<T>(this, statement, values);
+  }
+
+  /**
+   * Runs a statement that must return exactly one row, and resolves with its first column;
+   * else RowCountError (`expected: 'value'`).
+   * @param statement SQL text or a QueryConfig
+   * @param values parameter values
+   * @example
+   * ```ts
+   * const n = await session.replica.value<number>('SELECT count(*)::int FROM notes WHERE user_id = $1', [42]);
+   * ```
+   */
+  value<V = unknown>(statement: QueryStatement, values?: unknown[]): Promise<V> {
+    return queryValue<V>(this, statement, values);
+  }
+}

@@ -35,6 +35,8 @@
  * ```
  * @module
  */
+import { Lexer } from './sql-lexer.js';
+import type { TokenKind } from './sql-lexer.js';
 
 /** Keywords that start a statement that may be read-only. */
 const READ_STARTS: ReadonlySet<string> = new Set(['select', 'with', 'values', 'table', 'show']);
@@ -108,257 +110,6 @@ function deniedFunction(name: string): boolean {
   return false;
 }
 
-/** Kinds of significant tokens. */
-type Kind = 'end' | 'word' | 'quoted-ident' | 'literal' | 'punct' | 'bad';
-
-const CH_TAB = 9;
-const CH_LF = 10;
-const CH_VT = 11;
-const CH_FF = 12;
-const CH_CR = 13;
-const CH_SPACE = 32;
-const CH_DQUOTE = 34;
-const CH_DOLLAR = 36;
-const CH_AMP = 38;
-const CH_QUOTE = 39;
-const CH_STAR = 42;
-const CH_MINUS = 45;
-const CH_SLASH = 47;
-const CH_0 = 48;
-const CH_9 = 57;
-const CH_BACKSLASH = 92;
-const CH_UNDERSCORE = 95;
-
-function isSpace(c: number): boolean {
-  return c === CH_SPACE || c === CH_TAB || c === CH_LF || c === CH_CR || c === CH_FF || c === CH_VT;
-}
-
-function isIdentStart(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === CH_UNDERSCORE || c >= 128;
-}
-
-function isIdentChar(c: number): boolean {
-  return isIdentStart(c) || (c >= CH_0 && c <= CH_9) || c === CH_DOLLAR;
-}
-
-function isDigit(c: number): boolean {
-  return c >= CH_0 && c <= CH_9;
-}
-
-/**
- * A PostgreSQL lexer reduced to what the classifier needs: it yields significant tokens
- * (words lower-cased, quoted identifiers with their exact content, literals, single
- * punctuation characters) and skips whitespace and comments.
- */
-class Lexer {
-  readonly #s: string;
-  #i = 0;
-  /** Kind of the current token. */
-  kind: Kind = 'end';
-  /** Lower-cased word, quoted identifier content, or the punctuation character. */
-  text = '';
-  /** Why the text could not be lexed with certainty (for `'bad'`). */
-  bad = '';
-
-  constructor(s: string) {
-    this.#s = s;
-  }
-
-  /** The current token's text (a method, so that checks on one token do not narrow the next). */
-  value(): string {
-    return this.text;
-  }
-
-  /** Whether the next significant character (after whitespace and comments) is `ch`. */
-  peekIs(ch: number): boolean {
-    const save = this.#i;
-    const ok = this.#skipTrivia() && this.#s.charCodeAt(this.#i) === ch;
-    this.#i = save;
-    return ok;
-  }
-
-  /** Skips whitespace and comments; false when a block comment is unterminated. */
-  #skipTrivia(): boolean {
-    const s = this.#s;
-    for (;;) {
-      const c = s.charCodeAt(this.#i);
-      if (isSpace(c)) {
-        this.#i++;
-      } else if (c === CH_MINUS && s.charCodeAt(this.#i + 1) === CH_MINUS) {
-        this.#i += 2;
-        while (this.#i < s.length) {
-          const d = s.charCodeAt(this.#i);
-          if (d === CH_LF || d === CH_CR) break;
-          this.#i++;
-        }
-      } else if (c === CH_SLASH && s.charCodeAt(this.#i + 1) === CH_STAR) {
-        // Block comments nest in PostgreSQL.
-        let depth = 1;
-        this.#i += 2;
-        while (depth > 0) {
-          if (this.#i >= s.length) return false;
-          const d = s.charCodeAt(this.#i);
-          if (d === CH_SLASH && s.charCodeAt(this.#i + 1) === CH_STAR) {
-            depth++;
-            this.#i += 2;
-          } else if (d === CH_STAR && s.charCodeAt(this.#i + 1) === CH_SLASH) {
-            depth--;
-            this.#i += 2;
-          } else {
-            this.#i++;
-          }
-        }
-      } else {
-        return true;
-      }
-    }
-  }
-
-  #fail(why: string): Kind {
-    this.bad = why;
-    this.kind = 'bad';
-    return 'bad';
-  }
-
-  /** A `'…'` literal starting at the quote; `escapes` for `E''` (backslash escapes). */
-  #string(escapes: boolean, backslashIsLiteral: boolean): Kind {
-    const s = this.#s;
-    this.#i++; // opening quote
-    for (;;) {
-      if (this.#i >= s.length) return this.#fail('unterminated string literal');
-      const c = s.charCodeAt(this.#i);
-      if (c === CH_BACKSLASH) {
-        if (escapes) {
-          this.#i += 2;
-          continue;
-        }
-        // Whether a backslash escapes the quote depends on standard_conforming_strings.
-        if (!backslashIsLiteral) return this.#fail('backslash in a string literal');
-      }
-      if (c === CH_QUOTE) {
-        if (s.charCodeAt(this.#i + 1) === CH_QUOTE) {
-          this.#i += 2;
-          continue;
-        }
-        this.#i++;
-        this.kind = 'literal';
-        return 'literal';
-      }
-      this.#i++;
-    }
-  }
-
-  /** A `"…"` identifier starting at the quote. */
-  #quotedIdent(): Kind {
-    const s = this.#s;
-    let out = '';
-    let from = ++this.#i;
-    for (;;) {
-      if (this.#i >= s.length) return this.#fail('unterminated quoted identifier');
-      if (s.charCodeAt(this.#i) === CH_DQUOTE) {
-        out += s.slice(from, this.#i);
-        if (s.charCodeAt(this.#i + 1) === CH_DQUOTE) {
-          out += '"';
-          this.#i += 2;
-          from = this.#i;
-          continue;
-        }
-        this.#i++;
-        this.text = out;
-        this.kind = 'quoted-ident';
-        return 'quoted-ident';
-      }
-      this.#i++;
-    }
-  }
-
-  /** A `$tag$…$tag$` literal or a `$n` parameter starting at the dollar. */
-  #dollar(): Kind {
-    const s = this.#s;
-    const start = this.#i;
-    let j = start + 1;
-    if (isDigit(s.charCodeAt(j))) {
-      while (isDigit(s.charCodeAt(j))) j++;
-      this.#i = j;
-      this.kind = 'literal'; // a parameter is a value
-      return 'literal';
-    }
-    if (isIdentStart(s.charCodeAt(j))) {
-      while (j < s.length && isIdentChar(s.charCodeAt(j)) && s.charCodeAt(j) !== CH_DOLLAR) j++;
-    }
-    if (s.charCodeAt(j) !== CH_DOLLAR) {
-      // A lone `$` is not valid SQL here: be unsure.
-      return this.#fail('unexpected $');
-    }
-    const delimiter = s.slice(start, j + 1);
-    const close = s.indexOf(delimiter, j + 1);
-    if (close === -1) return this.#fail('unterminated dollar-quoted string');
-    this.#i = close + delimiter.length;
-    this.kind = 'literal';
-    return 'literal';
-  }
-
-  /** Advances to the next significant token and returns its kind. */
-  next(): Kind {
-    if (!this.#skipTrivia()) return this.#fail('unterminated comment');
-    const s = this.#s;
-    if (this.#i >= s.length) {
-      this.kind = 'end';
-      return 'end';
-    }
-    const c = s.charCodeAt(this.#i);
-    const c1 = s.charCodeAt(this.#i + 1);
-    if (c === CH_QUOTE) return this.#string(false, false);
-    if (c === CH_DQUOTE) return this.#quotedIdent();
-    if (c === CH_DOLLAR) return this.#dollar();
-    if (isIdentStart(c)) {
-      // Literal prefixes: E'…', B'…', X'…', N'…', U&'…', U&"…".
-      if (c1 === CH_QUOTE) {
-        const p = c | 0x20;
-        if (p === 101 /* e */) {
-          this.#i++;
-          return this.#string(true, false);
-        }
-        if (p === 98 /* b */ || p === 120 /* x */ || p === 110 /* n */) {
-          this.#i++;
-          return this.#string(false, false);
-        }
-      }
-      if ((c | 0x20) === 117 /* u */ && c1 === CH_AMP) {
-        const c2 = s.charCodeAt(this.#i + 2);
-        if (c2 === CH_QUOTE) {
-          this.#i += 2;
-          return this.#string(false, true);
-        }
-        if (c2 === CH_DQUOTE) return this.#fail('U&"…" identifier');
-      }
-      const start = this.#i;
-      let j = start + 1;
-      while (j < s.length && isIdentChar(s.charCodeAt(j))) j++;
-      this.#i = j;
-      this.text = s.slice(start, j).toLowerCase();
-      this.kind = 'word';
-      return 'word';
-    }
-    if (isDigit(c) || (c === 46 /* . */ && isDigit(c1))) {
-      let j = this.#i + 1;
-      while (j < s.length) {
-        const d = s.charCodeAt(j);
-        if (isIdentChar(d) || d === 46) j++;
-        else if ((d === 43 || d === CH_MINUS) && ((s.charCodeAt(j - 1) | 0x20) === 101)) j++; // 1e+5
-        else break;
-      }
-      this.#i = j;
-      this.kind = 'literal';
-      return 'literal';
-    }
-    this.#i++;
-    this.text = s[this.#i - 1]!;
-    this.kind = 'punct';
-    return 'punct';
-  }
-}
-
 /**
  * Why a statement is not certainly read-only, or `undefined` when it is. Pure and
  * allocation-light; never throws.
@@ -377,49 +128,81 @@ class Lexer {
 export function readOnlyVerdict(text: unknown): string | undefined {
   if (typeof text !== 'string') return 'not SQL text';
   const lx = new Lexer(text);
-  let kind = lx.next();
   // Leading parentheses: `(SELECT 1) UNION (SELECT 2)`.
-  while (kind === 'punct' && lx.value() === '(') kind = lx.next();
+  const kind = skipOpenParens(lx, lx.next());
   if (kind === 'bad') return lx.bad;
   if (kind !== 'word') return kind === 'end' ? 'empty statement' : 'does not start with a keyword';
-  let first = lx.value();
-  let planOnly = false;
-  if (first === 'explain') {
-    let analyze = false;
-    kind = lx.next();
-    if (kind === 'punct' && lx.value() === '(') {
-      // EXPLAIN ( option [value] [, …] ): any ANALYZE option counts, whatever its value.
-      for (;;) {
-        kind = lx.next();
-        if (kind === 'bad') return lx.bad;
-        if (kind === 'end') return 'unterminated EXPLAIN options';
-        if (kind === 'punct' && lx.value() === ')') break;
-        if (kind === 'word' && (lx.value() === 'analyze' || lx.value() === 'analyse')) analyze = true;
-      }
-      kind = lx.next();
-    } else {
-      while (kind === 'word' && (lx.value() === 'analyze' || lx.value() === 'analyse' || lx.value() === 'verbose')) {
-        if (lx.value() !== 'verbose') analyze = true;
-        kind = lx.next();
-      }
-    }
-    while (kind === 'punct' && lx.value() === '(') kind = lx.next();
-    if (kind === 'bad') return lx.bad;
-    if (kind !== 'word') return 'EXPLAIN of an unknown statement';
-    first = lx.value();
-    if (analyze) {
-      if (!READ_STARTS.has(first) || first === 'show') return EXPLAINABLE.has(first) ? `writes: ${first}` : `not a read: ${first}`;
-    } else {
-      if (!EXPLAINABLE.has(first)) return `EXPLAIN of ${first}`;
-      planOnly = true;
-    }
-  } else if (!READ_STARTS.has(first)) {
-    return `not a read: ${first}`;
-  }
+  const first = lx.value();
+  if (first === 'explain') return explainVerdict(lx);
+  if (!READ_STARTS.has(first)) return `not a read: ${first}`;
+  return bodyVerdict(lx, false);
+}
 
+/** Skips opening parentheses from the current token `kind`; returns the kind of the first other token. */
+function skipOpenParens(lx: Lexer, kind: TokenKind): TokenKind {
+  while (kind === 'punct' && lx.value() === '(') kind = lx.next();
+  return kind;
+}
+
+function isAnalyze(word: string): boolean {
+  return word === 'analyze' || word === 'analyse';
+}
+
+/**
+ * Reads the options after `EXPLAIN` (the current token): whether one of them is ANALYZE
+ * (any ANALYZE option counts, whatever its value), or why they cannot be read. Leaves the
+ * token after the options current.
+ */
+function explainAnalyzes(lx: Lexer): boolean | string {
+  let analyze = false;
+  let kind = lx.next();
+  if (kind === 'punct' && lx.value() === '(') {
+    // EXPLAIN ( option [value] [, …] )
+    for (;;) {
+      kind = lx.next();
+      if (kind === 'bad') return lx.bad;
+      if (kind === 'end') return 'unterminated EXPLAIN options';
+      if (kind === 'punct' && lx.value() === ')') break;
+      if (kind === 'word' && isAnalyze(lx.value())) analyze = true;
+    }
+    lx.next();
+    return analyze;
+  }
+  while (kind === 'word' && (isAnalyze(lx.value()) || lx.value() === 'verbose')) {
+    if (lx.value() !== 'verbose') analyze = true;
+    kind = lx.next();
+  }
+  return analyze;
+}
+
+/**
+ * The verdict on `EXPLAIN …` (the current token is `EXPLAIN`): without ANALYZE any plannable
+ * statement (it is only planned); with ANALYZE only a read.
+ */
+function explainVerdict(lx: Lexer): string | undefined {
+  const analyze = explainAnalyzes(lx);
+  if (typeof analyze === 'string') return analyze;
+  const kind = skipOpenParens(lx, lx.kind);
+  if (kind === 'bad') return lx.bad;
+  if (kind !== 'word') return 'EXPLAIN of an unknown statement';
+  const first = lx.value();
+  if (analyze) {
+    if (!READ_STARTS.has(first) || first === 'show') return EXPLAINABLE.has(first) ? `writes: ${first}` : `not a read: ${first}`;
+    return bodyVerdict(lx, false);
+  }
+  if (!EXPLAINABLE.has(first)) return `EXPLAIN of ${first}`;
+  return bodyVerdict(lx, true);
+}
+
+/**
+ * The verdict on the rest of a statement after its leading keyword: a write word, a locking
+ * clause, a denied function call (none of which counts when the statement is `planOnly`), a
+ * second statement, or a token that does not lex.
+ */
+function bodyVerdict(lx: Lexer, planOnly: boolean): string | undefined {
   let prevWord = '';
   for (;;) {
-    kind = lx.next();
+    const kind = lx.next();
     switch (kind) {
       case 'end':
         return undefined;

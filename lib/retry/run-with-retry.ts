@@ -191,32 +191,13 @@ export async function retryLoop<T>(
     let error: Error;
     let outcome: Outcome = 'not-executed';
     if (failed && node) {
-      const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
-      const c = classify(failure.error, failure.phase, failure.readOnly ? 'replica' : role, failure.lost);
-      // Failover timing counts only signs of a node going away, not conflicts (40001, 40P01).
-      if (role === 'primary' && (c.refreshTopology || c.invalidatesNode || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
-      if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
-      if (failure.phase === 'acquire' && c.refreshTopology && serverSqlState(failure.error) === undefined) deps.suspect?.(node);
-      if (c.refreshTopology) deps.refresh();
-      if (!c.retryable) {
-        if (c.outcome === 'unknown') {
-          throw new OutcomeUnknownError(
-            `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
-            { cause: failure.error, node: node.address, attempts: tries },
-          );
-        }
-        throw failure.error;
-      }
-      error = asError(failure.error);
-      outcome = c.outcome;
-      firstError ??= failure.error;
+      const judged = judgeFailure(deps, node, role, thrown, tries);
+      error = asError(judged.failure.error);
+      outcome = judged.outcome;
+      firstError ??= judged.failure.error;
       lastNode = node.address;
     } else {
-      if (intent === 'primary') deps.onPrimaryTrouble?.(undefined);
-      error =
-        intent === 'primary' || role === 'primary'
-          ? new NoPrimaryError('no writable primary is known right now')
-          : new NoReplicaError('no replica is passing its health checks');
+      error = noNodeError(deps, intent, role);
     }
     const remaining = deadline - deps.now();
     if (remaining <= 0) throw timeoutError(deps, intent, firstError, error, lastNode, tries, deps.now() - start);
@@ -224,6 +205,45 @@ export async function retryLoop<T>(
     deps.onRetry({ attempt: n, delayMillis, node: node?.address, error, outcome });
     await deps.waitForChange(delayMillis);
   }
+}
+
+/**
+ * Judges a failed attempt on `node`: tells the pool what it means (primary trouble,
+ * invalidation, a suspect node, a refresh), throws when it must not be retried (the server's
+ * error unchanged, or {@link OutcomeUnknownError}), else returns it with its outcome.
+ */
+function judgeFailure(
+  deps: RetryDeps,
+  node: DiscoveredNode,
+  role: 'primary' | 'replica',
+  thrown: unknown,
+  tries: number,
+): { readonly failure: AttemptFailure; readonly outcome: Outcome } {
+  const failure = thrown instanceof AttemptFailure ? thrown : new AttemptFailure(thrown, 'query');
+  const c = classify(failure.error, failure.phase, failure.readOnly ? 'replica' : role, failure.lost);
+  // Failover timing counts only signs of a node going away, not conflicts (40001, 40P01).
+  if (role === 'primary' && (c.refreshTopology || c.invalidatesNode || c.outcome === 'unknown')) deps.onPrimaryTrouble?.(node);
+  if (c.invalidatesNode && role === 'primary') deps.invalidate(node.address);
+  if (failure.phase === 'acquire' && c.refreshTopology && serverSqlState(failure.error) === undefined) deps.suspect?.(node);
+  if (c.refreshTopology) deps.refresh();
+  if (!c.retryable) {
+    if (c.outcome === 'unknown') {
+      throw new OutcomeUnknownError(
+        `connection to primary ${node.address} was lost after the statement was sent; it may or may not have run`,
+        { cause: failure.error, node: node.address, attempts: tries },
+      );
+    }
+    throw failure.error;
+  }
+  return { failure, outcome: c.outcome };
+}
+
+/** A round that found no node to try: the error its `retry` event carries. */
+function noNodeError(deps: RetryDeps, intent: 'primary' | 'replica', role: 'primary' | 'replica'): Error {
+  if (intent === 'primary') deps.onPrimaryTrouble?.(undefined);
+  return intent === 'primary' || role === 'primary'
+    ? new NoPrimaryError('no writable primary is known right now')
+    : new NoReplicaError('no replica is passing its health checks');
 }
 
 function timeoutError(

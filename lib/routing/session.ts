@@ -32,8 +32,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { checkoutFor, queryKeeping, runStatementOn } from '../pooling/statement-attempt.js';
-import { queryAny, queryMany, queryMaybeOne, queryOne, queryValue } from '../query/helpers.js';
-import type { Queryable, QueryStatement } from '../query/helpers.js';
+import { QueryHelpers } from '../query/helpers.js';
 import type { TransactionClient, TransactionOptions } from '../query/transaction.js';
 import { runWithRetry } from '../retry/run-with-retry.js';
 import { MAX_LSN, formatLsn, parseLsn } from './lsn.js';
@@ -75,7 +74,8 @@ function checkForm(text: unknown, values: unknown): void {
  * per request or per user interaction — it is cheap (two fields) — and use it for the
  * statements whose results the user expects to see reflected.
  *
- * Not a connection: every statement is routed and retried like the pool's own.
+ * Not a connection: every statement is routed and retried like the pool's own. The helpers
+ * (`one`, `maybeOne`, `many`, `any`, `value`) are routed like {@link Session.query}.
  *
  * @example
  * ```ts
@@ -85,7 +85,7 @@ function checkForm(text: unknown, values: unknown): void {
  * res.set('x-pg-session', s.token);
  * ```
  */
-export class Session implements Queryable {
+export class Session extends QueryHelpers {
   readonly #host: SessionHost;
   #position: bigint;
   #replica: SessionReplica | undefined;
@@ -96,6 +96,7 @@ export class Session implements Queryable {
    * @internal use `pool.session(token?)`
    */
   constructor(host: SessionHost, position: bigint) {
+    super();
     this.#host = host;
     this.#position = position;
   }
@@ -200,61 +201,6 @@ export class Session implements Queryable {
     return value;
   }
 
-  /**
-   * Exactly one row (see `pool.one`), routed like {@link Session.query}.
-   * @example
-   * ```ts
-   * const { id } = await session.one<{ id: number }>('INSERT INTO t(v) VALUES ($1) RETURNING id', ['x']);
-   * ```
-   */
-  one<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T> {
-    return queryOne<T>(this, statement, values);
-  }
-
-  /**
-   * Zero or one row (see `pool.maybeOne`), routed like {@link Session.query}.
-   * @example
-   * ```ts
-   * const row = await session.maybeOne('DELETE FROM t WHERE id = $1 RETURNING id', [1]);
-   * ```
-   */
-  maybeOne<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T | null> {
-    return queryMaybeOne<T>(this, statement, values);
-  }
-
-  /**
-   * One row or more (see `pool.many`), routed like {@link Session.query}.
-   * @example
-   * ```ts
-   * const rows = await session.many('UPDATE t SET v = v + 1 RETURNING id');
-   * ```
-   */
-  many<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
-    return queryMany<T>(this, statement, values);
-  }
-
-  /**
-   * All rows (see `pool.any`), routed like {@link Session.query}.
-   * @example
-   * ```ts
-   * const rows = await session.any('UPDATE t SET seen = true WHERE user_id = $1 RETURNING id', [42]);
-   * ```
-   */
-  any<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
-    return queryAny<T>(this, statement, values);
-  }
-
-  /**
-   * The first column of exactly one row (see `pool.value`), routed like {@link Session.query}.
-   * @example
-   * ```ts
-   * const id = await session.value<number>('INSERT INTO t(v) VALUES ($1) RETURNING id', ['x']);
-   * ```
-   */
-  value<V = unknown>(statement: QueryStatement, values?: unknown[]): Promise<V> {
-    return queryValue<V>(this, statement, values);
-  }
-
   /** A write on the primary, then its position, on the same connection. */
   #write<R extends pg.QueryResultRow>(text: Statement, values: unknown[] | undefined): Promise<pg.QueryResult<R>> {
     const cluster = this.#host.cluster;
@@ -297,11 +243,12 @@ export class Session implements Queryable {
  * const cart = await session.replica.maybeOne('SELECT * FROM carts WHERE user_id = $1', [42]);
  * ```
  */
-export class SessionReplica implements Queryable {
+export class SessionReplica extends QueryHelpers {
   readonly #session: Session;
 
   /** @internal */
   constructor(session: Session) {
+    super();
     this.#session = session;
   }
 
@@ -321,60 +268,5 @@ export class SessionReplica implements Queryable {
       return Promise.reject(err);
     }
     return this.#session.read<R>(text, values, false);
-  }
-
-  /**
-   * Exactly one row (see `pool.one`).
-   * @example
-   * ```ts
-   * const me = await session.replica.one('SELECT * FROM users WHERE id = $1', [42]);
-   * ```
-   */
-  one<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T> {
-    return queryOne<T>(this, statement, values);
-  }
-
-  /**
-   * Zero or one row (see `pool.maybeOne`).
-   * @example
-   * ```ts
-   * const row = await session.replica.maybeOne('SELECT * FROM users WHERE email = $1', [email]);
-   * ```
-   */
-  maybeOne<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T | null> {
-    return queryMaybeOne<T>(this, statement, values);
-  }
-
-  /**
-   * One row or more (see `pool.many`).
-   * @example
-   * ```ts
-   * const rows = await session.replica.many('SELECT * FROM notes WHERE user_id = $1', [42]);
-   * ```
-   */
-  many<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
-    return queryMany<T>(this, statement, values);
-  }
-
-  /**
-   * All rows (see `pool.any`).
-   * @example
-   * ```ts
-   * const rows = await session.replica.any('SELECT * FROM notes WHERE user_id = $1', [42]);
-   * ```
-   */
-  any<T = pg.QueryResultRow>(statement: QueryStatement, values?: unknown[]): Promise<T[]> {
-    return queryAny<T>(this, statement, values);
-  }
-
-  /**
-   * The first column of exactly one row (see `pool.value`).
-   * @example
-   * ```ts
-   * const n = await session.replica.value<number>('SELECT count(*)::int FROM notes WHERE user_id = $1', [42]);
-   * ```
-   */
-  value<V = unknown>(statement: QueryStatement, values?: unknown[]): Promise<V> {
-    return queryValue<V>(this, statement, values);
   }
 }

@@ -71,18 +71,32 @@ export function selectReplica(
   if (n === 0) {
     return fallback === 'primary' ? { node: snapshot.primary, role: 'primary' } : { node: undefined, role: 'replica' };
   }
+  return { node: leastBusy(replicas, load, startAt(n, turn, tieBreak), undefined), role: 'replica' };
+}
+
+/**
+ * The least busy of `replicas` that `accept` admits (every one when it is undefined),
+ * scanning from index `start` round the list, so the first of equally busy ones wins.
+ */
+function leastBusy(
+  replicas: readonly DiscoveredNode[],
+  load: (address: string) => number,
+  start: number,
+  accept: ((node: DiscoveredNode) => boolean) | undefined,
+): DiscoveredNode | undefined {
+  const n = replicas.length;
   let best: DiscoveredNode | undefined;
   let bestLoad = Infinity;
-  const start = startAt(n, turn, tieBreak);
   for (let i = 0; i < n; i++) {
     const node = replicas[(start + i) % n]!;
+    if (accept !== undefined && !accept(node)) continue;
     const l = load(node.address);
     if (l < bestLoad) {
       best = node;
       bestLoad = l;
     }
   }
-  return { node: best, role: 'replica' };
+  return best;
 }
 
 /** A {@link Selection} for a read that must see a WAL position. */
@@ -132,26 +146,13 @@ export function selectCaughtUpReplica(
   tieBreak: ReplicaTieBreak = 'rotate',
 ): CaughtUpSelection {
   const replicas = snapshot.readReplicas;
-  const n = replicas.length;
-  let caught: DiscoveredNode | undefined;
-  let caughtLoad = Infinity;
-  let any: DiscoveredNode | undefined;
-  let anyLoad = Infinity;
-  const start = startAt(n, turn, tieBreak);
-  for (let i = 0; i < n; i++) {
-    const node = replicas[(start + i) % n]!;
-    const l = load(node.address);
+  const start = startAt(replicas.length, turn, tieBreak);
+  const caught = leastBusy(replicas, load, start, (node) => {
     const r = replayed(node.address);
-    if (r !== undefined && r >= position && l < caughtLoad) {
-      caught = node;
-      caughtLoad = l;
-    }
-    if (l < anyLoad) {
-      any = node;
-      anyLoad = l;
-    }
-  }
+    return r !== undefined && r >= position;
+  });
   if (caught) return { node: caught, role: 'replica', verify: false };
-  if (canVerify && any) return { node: any, role: 'replica', verify: true };
+  const any = canVerify ? leastBusy(replicas, load, start, undefined) : undefined;
+  if (any) return { node: any, role: 'replica', verify: true };
   return { node: snapshot.primary, role: 'primary', verify: false };
 }
