@@ -2,6 +2,10 @@ import pg from 'pg';
 import { ConnectionFencedError, NotWritableError, markHookError } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { nodePoolConfig } from './node-config.js';
+import { NODE_POOL, destroySocket, fencedError, isInRecovery, markFenced, roleAwareClient } from './role-aware-client.js';
+import type { ClientClass, ClientHookup, VerifyHook } from './role-aware-client.js';
+
+export { connectionLost, isInRecovery } from './role-aware-client.js';
 
 /** What a node pool reports to its owner. Listeners never throw back. */
 export interface NodePoolEvents {
@@ -15,130 +19,49 @@ export interface NodePoolEvents {
   wants(event: 'acquire' | 'release', role: 'primary' | 'replica'): boolean;
 }
 
-/**
- * What pg-consul hands each client it creates, under a symbol key of the node pool's
- * configuration (pg ignores it): the node pool that owns the client (so it can fence every
- * socket, connecting ones included) and the connect bound.
- */
-const NODE_POOL = Symbol('pg-consul.nodePool');
-
-interface ClientHookup {
-  readonly pool: NodePool;
-  /** pg's `connectionTimeoutMillis` for this client when the caller set none (0 = none). */
-  readonly connectTimeoutMillis: number;
-}
-
-/** Clients pg-consul fenced, with the error a later call on them fails with (kept beside them). */
-const fencedClients = new WeakMap<object, ConnectionFencedError>();
-
 /** How often `drained()` looks at the queue while `end()` waits for it. */
 const DRAIN_POLL_MILLIS = 5;
 
 /**
- * `in_hot_standby` as last reported by the server to each client (ParameterStatus; PG ≥ 14).
- * Kept beside the client, never written onto it.
+ * The pg-pool lifecycle hooks of a node pool: `onConnect` runs the role check of primary
+ * pools (then `confirmed`) before the caller's own `onConnect`; both hooks mark the caller's
+ * errors as theirs (`markHookError`), so they reach the caller unchanged, never retried.
  */
-const hotStandby = new WeakMap<object, string>();
-
-/** Clients whose connection has ended or failed (kept beside them, never written onto them). */
-const lostClients = new WeakSet<object>();
-
-/**
- * Whether a client's connection ended or failed: after such a loss an error raised by a
- * query means the statement's outcome is unknown.
- */
-export function connectionLost(client: object): boolean {
-  return lostClients.has(client);
-}
-
-/** pg-pool's `verify` option: checks a new client, calling back with an error to refuse it. */
-type VerifyHook = (client: pg.PoolClient, done: (err?: Error) => void) => void;
-
-type ClientClass = new (config?: pg.ClientConfig) => pg.Client;
-const roleAwareClasses = new WeakMap<ClientClass, ClientClass>();
-
-/**
- * A subclass of the caller's Client class (pg.Client by default) that records the server's
- * `in_hot_standby` ParameterStatus, which PostgreSQL ≥ 14 sends at startup and again on
- * promotion: the role check then costs no round trip.
- */
-function roleAwareClient(Base: ClientClass): ClientClass {
-  let Cls = roleAwareClasses.get(Base);
-  if (!Cls) {
-    Cls = class RoleAwareClient extends Base {
-      constructor(config?: pg.ClientConfig) {
-        const hookup = (config as { [NODE_POOL]?: ClientHookup } | undefined)?.[NODE_POOL];
-        // The caller's connectionTimeoutMillis wins (also pg-pool's checkout bound); without
-        // one, pg-consul's connect bound covers TCP, TLS, startup and authentication.
-        super(hookup && !config?.connectionTimeoutMillis ? withConnectTimeout(config, hookup.connectTimeoutMillis) : config);
-        hookup?.pool.adopt(this);
-        const connection = (this as unknown as { connection?: NodeJS.EventEmitter }).connection;
-        const lost = (): void => {
-          lostClients.add(this);
-        };
-        connection?.once('end', lost);
-        connection?.once('error', lost);
-        connection?.on('parameterStatus', (msg: { parameterName?: string; parameterValue?: string }) => {
-          if (msg.parameterName === 'in_hot_standby' && typeof msg.parameterValue === 'string') {
-            hotStandby.set(this, msg.parameterValue);
-          }
+function lifecycleHooks(
+  base: Readonly<pg.PoolConfig>,
+  node: DiscoveredNode,
+  role: 'primary' | 'replica',
+  roleCheckMillis: number,
+  confirmed: () => void,
+): { onConnect: (client: pg.ClientBase) => Promise<void>; verify: VerifyHook | undefined } {
+  const userOnConnect = (base as { onConnect?: (client: pg.ClientBase) => unknown }).onConnect;
+  const onConnect = async (client: pg.ClientBase): Promise<void> => {
+    if (role === 'primary') {
+      if (await isInRecovery(client, roleCheckMillis)) {
+        throw new NotWritableError(`node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes`, {
+          node: node.address,
         });
       }
-    };
-    // A fenced client fails every later call with a typed, retryable error (nothing sent).
-    const proto = Base.prototype as unknown as { query: (...args: unknown[]) => unknown };
-    Cls.prototype.query = function fencedAwareQuery(this: pg.Client, config: unknown, values?: unknown, callback?: unknown): unknown {
-      const fenced = fencedClients.get(this);
-      // Looked up per call (not captured): the base class's query may be wrapped later (tracing, spies).
-      if (fenced === undefined) return proto.query.call(this, config, values, callback);
-      return failQuery(fenced, config, values, callback);
-    } as typeof Cls.prototype.query;
-    roleAwareClasses.set(Base, Cls);
-  }
-  return Cls;
-}
-
-/**
- * `config` with pg's `connectionTimeoutMillis` set; the password stays a non-enumerable
- * property, as pg-pool keeps it (so it never shows in a dump of the options).
- */
-function withConnectTimeout(config: pg.ClientConfig | undefined, connectionTimeoutMillis: number): pg.ClientConfig {
-  const bounded: pg.ClientConfig = { ...config, connectionTimeoutMillis };
-  if (config && 'password' in config) {
-    Object.defineProperty(bounded, 'password', { value: config.password, enumerable: false, writable: true, configurable: true });
-  }
-  return bounded;
-}
-
-/** Fails one `client.query(…)` call with `err` in the form the call expects (callback, Submittable or promise). */
-function failQuery(err: Error, config: unknown, values: unknown, callback: unknown): unknown {
-  const cb = typeof values === 'function' ? values : callback;
-  const submittable = config as { submit?: unknown; handleError?: (e: Error) => void } | null;
-  if (typeof submittable?.submit === 'function') {
-    process.nextTick(() => submittable.handleError?.(err));
-    return config;
-  }
-  if (typeof cb === 'function') {
-    process.nextTick(() => (cb as (e: Error) => void)(err));
-    return undefined;
-  }
-  return Promise.reject(err);
-}
-
-/** Destroys a client's socket at once (no FIN handshake to wait for): `err` reaches its pending queries. */
-function destroySocket(client: object, err?: Error): void {
-  (client as { connection?: { stream?: { destroy(e?: Error): void } } }).connection?.stream?.destroy(err);
-}
-
-/**
- * Whether a freshly connected client's server is in recovery (read-only).
- * Uses `in_hot_standby` when the server reported it, else `SELECT pg_is_in_recovery()`.
- */
-export async function isInRecovery(client: pg.ClientBase, timeoutMillis = 0): Promise<boolean> {
-  const reported = hotStandby.get(client);
-  if (reported !== undefined) return reported === 'on';
-  const res = await client.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r', ...(timeoutMillis > 0 ? { query_timeout: timeoutMillis } : {}) });
-  return res.rows[0]?.r === true;
+      confirmed();
+    }
+    if (userOnConnect) {
+      try {
+        await userOnConnect(client);
+      } catch (err) {
+        markHookError(err);
+        throw err;
+      }
+    }
+  };
+  const userVerify = (base as { verify?: VerifyHook }).verify;
+  const verify: VerifyHook | undefined = userVerify
+    ? (client, done) =>
+        userVerify(client, (err) => {
+          if (err) markHookError(err);
+          done(err);
+        })
+    : undefined;
+  return { onConnect, verify };
 }
 
 /** What a node pool needs besides the caller's pg options. */
@@ -195,36 +118,8 @@ export class NodePool {
     this.role = role;
     this.#clock = limits.clock;
     const config = nodePoolConfig(base, node);
-    const userOnConnect = (base as { onConnect?: (client: pg.ClientBase) => unknown }).onConnect;
     const Base = ((base as { Client?: ClientClass }).Client ?? pg.Client) as ClientClass;
-    const roleCheckMillis = base.connectionTimeoutMillis || limits.connectTimeoutMillis;
-    const onConnect = async (client: pg.ClientBase): Promise<void> => {
-      if (role === 'primary') {
-        if (await isInRecovery(client, roleCheckMillis)) {
-          throw new NotWritableError(
-            `node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes`,
-            { node: node.address },
-          );
-        }
-        events.confirmed(this);
-      }
-      if (userOnConnect) {
-        try {
-          await userOnConnect(client);
-        } catch (err) {
-          markHookError(err);
-          throw err;
-        }
-      }
-    };
-    const userVerify = (base as { verify?: VerifyHook }).verify;
-    const verify: VerifyHook | undefined = userVerify
-      ? (client, done) =>
-          userVerify(client, (err) => {
-            if (err) markHookError(err);
-            done(err);
-          })
-      : undefined;
+    const { onConnect, verify } = lifecycleHooks(base, node, role, base.connectionTimeoutMillis || limits.connectTimeoutMillis, () => events.confirmed(this));
     const hookup: ClientHookup = { pool: this, connectTimeoutMillis: limits.connectTimeoutMillis };
     this.pg = new pg.Pool({ ...config, Client: roleAwareClient(Base), onConnect, ...(verify ? { verify } : {}), [NODE_POOL]: hookup } as pg.PoolConfig);
     this.#max = this.pg.options.max;
@@ -291,7 +186,7 @@ export class NodePool {
   adopt(client: pg.Client): void {
     if (this.#fenced !== undefined) {
       // Created after the fence (pg-pool was already connecting it): it never gets a socket to use.
-      fencedClients.set(client, new ConnectionFencedError(this.address, this.#fenced, false));
+      markFenced(client, new ConnectionFencedError(this.address, this.#fenced, false));
     }
     this.#clients.add(client);
     client.once('end', () => {
@@ -371,10 +266,10 @@ export class NodePool {
     // resolves once every client is gone — which the destroyed sockets below make immediate.
     this.#endPromise ??= this.pg.end().catch(() => undefined);
     for (const client of [...this.#clients]) {
-      fencedClients.set(client, new ConnectionFencedError(this.address, reason, false));
+      markFenced(client, new ConnectionFencedError(this.address, reason, false));
       const inUse = this.#busy.has(client);
       const connecting = !this.#connected.has(client);
-      destroySocket(client, inUse ? new ConnectionFencedError(this.address, reason, true) : connecting ? fencedClients.get(client) : undefined);
+      destroySocket(client, inUse ? new ConnectionFencedError(this.address, reason, true) : connecting ? fencedError(client) : undefined);
     }
     return this.#endPromise;
   }
