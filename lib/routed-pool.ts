@@ -11,26 +11,8 @@ import type { Queryable, QueryStatement } from './query/helpers.js';
 import { runTransaction } from './query/transaction.js';
 import type { TransactionClient, TransactionOptions } from './query/transaction.js';
 import { isCertainlyReadOnly, runAutoRead } from './routing/read-paths.js';
-
-type Callback<T> = (err: Error | undefined, result?: T) => void;
-
-/** Calls a node-style callback outside the promise chain, so a throwing callback is not swallowed. */
-function settle<T>(promise: Promise<T>, cb: Callback<T>): void {
-  promise.then(
-    (result) => invoke(() => cb(undefined, result)),
-    (err: Error) => invoke(() => cb(err)),
-  );
-}
-
-function invoke(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
-  }
-}
+import { invoke, isSubmittable, settle } from './query/callback-form.js';
+import type { Callback } from './query/callback-form.js';
 
 /** pg-pool's constructor writes `ending = false` / `ended = false`; the cluster's state rules. */
 function ignoreWrite(): void {}
@@ -41,9 +23,8 @@ function lifecycleOptions(options: pg.PoolOptions): pg.PoolConfig {
   return { max, min, maxUses, allowExitOnIdle, maxLifetimeSeconds, idleTimeoutMillis, log, Client, ...(P ? { Promise: P } : {}) } as pg.PoolConfig;
 }
 
-function isSubmittable(x: unknown): x is pg.Submittable {
-  return typeof x === 'object' && x !== null && typeof (x as { submit?: unknown }).submit === 'function';
-}
+/** The members of pg.Pool that pg-consul reports from the shared cluster (as accessors). */
+type ClusterReported = 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount' | 'ending' | 'ended';
 
 /**
  * The pg.Pool-compatible surface shared by {@link Pool} and its `primary` / `replica` views:
@@ -51,9 +32,6 @@ function isSubmittable(x: unknown): x is pg.Submittable {
  * by intent and retried across failovers. Not exported: use `Pool`, `pool.primary` or
  * `pool.replica`.
  */
-/** The members of pg.Pool that pg-consul reports from the shared cluster (as accessors). */
-type ClusterReported = 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount' | 'ending' | 'ended';
-
 export abstract class RoutedPool extends pg.Pool {
   /** The pg options every node pool is created with (defaults filled in like pg.Pool's). */
   override options: pg.PoolOptions;
