@@ -44,7 +44,15 @@ describe('network faults: black-holed primary', function () {
     const inFlightAtCut = load.ops.filter((o) => o.kind === 'write' && o.startedAt < cutAt && (o.endedAt ?? Infinity) > cutAt);
     await checkLoad(env, load, { settleBoundMillis: 5_000, finalPrimary: 'node2', notPrimary: [{ server: env.server('node1'), since: cutAt }] });
     assert.ok(load.firstAckOn(env.server('node2'), moveAt) !== undefined, 'writes reach the new primary');
-    for (const op of inFlightAtCut) assert.ok(op.error instanceof OutcomeUnknownError, `write #${op.id} in flight at the cut ends as OutcomeUnknownError`);
+    for (const op of inFlightAtCut) {
+      // A success can only be an answer that crossed the link before it went down, its
+      // callback run a few ms later on a loaded machine; anything else ends typed.
+      const answeredBeforeCut = op.error === undefined && (op.endedAt ?? Infinity) - cutAt < 100;
+      assert.ok(
+        op.error instanceof OutcomeUnknownError || answeredBeforeCut,
+        `write #${op.id} in flight at the cut (started ${cutAt - op.startedAt} ms before it, ended ${(op.endedAt ?? NaN) - cutAt} ms after) ends as OutcomeUnknownError, not ${String(op.error ?? 'success')}`,
+      );
+    }
   });
 
   it('Consul stays silent: every caller settles within the detection bound (5 s); after heal the node is used again without restart', async () => {
