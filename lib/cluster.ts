@@ -331,7 +331,14 @@ export class Cluster {
   #noNodeHint(intent: 'primary' | 'replica'): string | undefined {
     const setup = this.#settings.setup;
     if (setup === undefined) return undefined;
-    return noNodeHint(intent, setup, { discovered: this.#topology.discovered, nodes: this.#topology.nodes.length, lastError: this.#lastDiscoveryError });
+    const t = this.#topology;
+    return noNodeHint(intent, setup, {
+      discovered: t.discovered,
+      nodes: t.nodes.length,
+      lastError: this.#lastDiscoveryError,
+      tagsSeen: [...new Set(t.nodes.flatMap((n) => n.tags))],
+      readOnlyPrimaries: [...t.invalidated.keys()],
+    });
   }
 
   /**
