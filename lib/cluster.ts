@@ -21,7 +21,7 @@ import { probeReachable } from './pooling/reachability-probe.js';
 import type { ProbeReachable } from './pooling/reachability-probe.js';
 import { markReachable, markUnreachable } from './topology/snapshot.js';
 import type { Outcome } from './errors.js';
-import { noNodeHint } from './retry/no-node-hint.js';
+import { noNodeHint, noNodeState } from './retry/no-node-hint.js';
 import { ChangeWaiters } from './retry/change-waiters.js';
 import type { ClusterSettings } from './cluster-settings.js';
 
@@ -249,7 +249,7 @@ export class Cluster {
   #noNodeHint(intent: 'primary' | 'replica'): string | undefined {
     const setup = this.#settings.setup;
     if (setup === undefined) return undefined;
-    return noNodeHint(intent, setup, { discovered: this.#topology.discovered, nodes: this.#topology.nodes.length, lastError: this.#lastDiscoveryError });
+    return noNodeHint(intent, setup, noNodeState(this.#topology, this.#lastDiscoveryError));
   }
 
   /**

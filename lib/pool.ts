@@ -169,6 +169,7 @@ export class Pool extends RoutedPool {
           replicaTags: resolved.replicaTags,
           patroniPrefix: discoveryOptions && `${discoveryOptions.patroni.namespace}/${discoveryOptions.patroni.scope}/`,
           preparedQuery: discoveryOptions?.preparedQuery?.name,
+          tokenConfigured: resolved.consul.token !== undefined,
         },
       },
       source,

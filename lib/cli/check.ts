@@ -148,8 +148,10 @@ function checkPrimary(resolved: ResolvedOptions, entries: readonly Entry[], find
   const passing = entries.filter((e) => (e.Checks ?? []).every((c) => c.Status === 'passing'));
   const primaries = passing.filter((e) => hasTag(e, resolved.primaryTags));
   if (primaries.length === 0) {
+    const tagsSeen = [...new Set(entries.flatMap((e) => e.Service?.Tags ?? []))];
     throw new CheckFailure(EXIT.noPrimary, `no passing instance of "${resolved.service}" is tagged primary`,
-      'a failover may be in progress (run `pg-consul watch`), or the primary\'s health check fails: see `consul catalog services` / Patroni logs');
+      `a failover may be in progress (run \`pg-consul watch\`), or the primary's health check fails (see \`patronictl list\` and the Patroni logs); ` +
+        `otherwise the primary tags do not match: PGCONSUL_PRIMARY_TAGS / primaryTags is ${resolved.primaryTags.join(',')}, tags seen: ${tagsSeen.join(', ') || '(none)'}`);
   }
   findings.push({ level: 'ok', message: `${primaries.length} passing primary, ${passing.length - primaries.length} other passing instance(s)` });
   return passing;

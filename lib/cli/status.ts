@@ -31,9 +31,9 @@ export interface StatusRow {
 }
 
 /** A Consul health entry, as much of it as the CLI reads. */
-interface HealthEntry {
+export interface HealthEntry {
   readonly Node?: { readonly Node?: string; readonly Address?: string };
-  readonly Service?: { readonly Address?: string; readonly Port?: number; readonly Tags?: readonly string[] | null };
+  readonly Service?: { readonly ID?: string; readonly Address?: string; readonly Port?: number; readonly Tags?: readonly string[] | null };
   readonly Checks?: readonly { readonly Status?: string }[];
 }
 
@@ -43,6 +43,23 @@ function worstCheck(entry: HealthEntry): string {
   let worst = 0;
   for (const check of entry.Checks ?? []) worst = Math.max(worst, SEVERITY.indexOf(check.Status ?? 'critical'));
   return SEVERITY[worst < 0 ? 2 : worst] ?? 'critical';
+}
+
+/**
+ * The member name of an entry: Patroni registers its service as `<scope>/<member>`, so the
+ * part after the service name and a slash; otherwise the Consul node name.
+ * @param entry a health entry
+ * @param service the service name
+ * @returns the member or node name (`''` when neither is known)
+ * @example
+ * ```ts
+ * memberName({ Node: { Node: 'agent-1' }, Service: { ID: 'pglab/node2' } }, 'pglab'); // 'node2'
+ * ```
+ */
+export function memberName(entry: HealthEntry, service: string): string {
+  const id = entry.Service?.ID ?? '';
+  if (id.startsWith(`${service}/`) && id.length > service.length + 1) return id.slice(service.length + 1);
+  return entry.Node?.Node ?? '';
 }
 
 /**
@@ -95,7 +112,7 @@ export async function buildRows(
       const verified = result.reachable ? (result.inRecovery ? 'replica' : 'primary') : `unreachable (${result.reason})`;
       const route = [topology.primary?.address === address ? 'writes' : '', reads.has(address) ? 'reads' : ''].filter(Boolean).join('+');
       return {
-        node: p?.member ?? entry.Node?.Node ?? known?.name ?? '',
+        node: p?.member ?? (memberName(entry, resolved.service) || known?.name || ''),
         address,
         consulRole: roleOfTags(entry.Service?.Tags ?? [], resolved),
         checks: worstCheck(entry),

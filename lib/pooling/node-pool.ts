@@ -38,9 +38,11 @@ function lifecycleHooks(
   const onConnect = async (client: pg.ClientBase): Promise<void> => {
     if (role === 'primary') {
       if (await isInRecovery(client, roleCheckMillis)) {
-        throw new NotWritableError(`node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes`, {
-          node: node.address,
-        });
+        throw new NotWritableError(
+          `node ${node.address} is listed as primary but is in recovery (read-only); skipping it until the topology changes ` +
+            '(Consul lags behind a switchover, or whatever sets its role is wrong: `npx pg-consul check` compares both)',
+          { node: node.address },
+        );
       }
       confirmed();
     }

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import type { TopologySnapshot } from '../topology/snapshot.js';
 
 /** What the pool was told to look for (no secrets). */
 export interface NoNodeSetup {
@@ -27,6 +28,8 @@ export interface NoNodeSetup {
   readonly patroniPrefix?: string | undefined;
   /** The prepared query's name, in `prepared-query` mode. */
   readonly preparedQuery?: string | undefined;
+  /** Whether a Consul ACL token is configured (never the token); undefined when unknown. */
+  readonly tokenConfigured?: boolean | undefined;
 }
 
 /** What discovery has seen so far. */
@@ -37,10 +40,15 @@ export interface NoNodeState {
   readonly nodes: number;
   /** The last discovery error, if discovery never answered. */
   readonly lastError: Error | undefined;
+  /** The distinct tags of the listed nodes (what the tag options are compared with). */
+  readonly tagsSeen?: readonly string[] | undefined;
+  /** Addresses listed as primary that PostgreSQL reported read-only (in recovery). */
+  readonly readOnlyPrimaries?: readonly string[] | undefined;
 }
 
 const CONSUL_ADDRESS = 'option "consul.address" or CONSUL_HTTP_ADDR';
 const CONSUL_TOKEN = 'option "consul.token", CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE';
+const CHECK = 'run `npx pg-consul check` for a diagnosis';
 
 function readTarget(setup: NoNodeSetup): string {
   switch (setup.mode) {
@@ -56,7 +64,12 @@ function readTarget(setup: NoNodeSetup): string {
 }
 
 function statusHint(status: number, setup: NoNodeSetup): string {
-  if (status === 403) return `Consul refused the request (HTTP 403): the ACL token (${CONSUL_TOKEN}) needs read access to ${readTarget(setup)}`;
+  if (status === 403 && setup.tokenConfigured === false) {
+    return `Consul refused the request (HTTP 403) and no ACL token is configured: set ${CONSUL_TOKEN} to a token with read access to ${readTarget(setup)}`;
+  }
+  if (status === 403) {
+    return `Consul refused the request (HTTP 403): the ACL token (${CONSUL_TOKEN}) ${setup.tokenConfigured === true ? 'was denied; it ' : ''}needs read access to ${readTarget(setup)}`;
+  }
   if (status === 401) return 'Consul asked for authentication (HTTP 401): check option "consul.auth" or CONSUL_HTTP_AUTH';
   if (status === 404 && setup.mode === 'prepared-query') {
     return `Consul has no prepared query "${setup.preparedQuery ?? ''}" (HTTP 404): check option "preparedQuery.name" or PGCONSUL_PREPARED_QUERY`;
@@ -80,7 +93,8 @@ function emptyHint(setup: NoNodeSetup): string {
     default:
       return (
         `Consul lists no passing instance of service "${setup.service}": check the service name (option "service" or ` +
-        "PGCONSUL_SERVICE: Patroni's scope, lowercased) and that Patroni registers it (register_service: true)"
+        "PGCONSUL_SERVICE: Patroni's scope, lowercased) and that Patroni registers it (register_service: true); " +
+        '`npx pg-consul check` lists the services Consul has and close matches'
       );
   }
 }
@@ -111,10 +125,26 @@ export function noNodeHint(intent: 'primary' | 'replica', setup: NoNodeSetup, st
   }
   if (state.nodes === 0) return emptyHint(setup);
   const known = `${state.nodes} node${state.nodes === 1 ? ' is' : 's are'} listed`;
+  const seen = state.tagsSeen === undefined ? '' : `; tags seen: ${state.tagsSeen.join(', ') || '(none)'}`;
   if (intent === 'replica') {
-    return `${known} but no usable replica: check option "replicaTags" or PGCONSUL_REPLICA_TAGS (now ${setup.replicaTags.join(', ')}), or use readFallback "primary"`;
+    return `${known} but no usable replica: check option "replicaTags" or PGCONSUL_REPLICA_TAGS (now ${setup.replicaTags.join(', ')}${seen}), or use readFallback "primary"`;
+  }
+  const readOnly = state.readOnlyPrimaries ?? [];
+  if (readOnly.length > 0) {
+    return `${known} but ${readOnly.join(', ')}, listed as primary, is read-only in PostgreSQL (in recovery): Consul's role lags behind a switchover ` +
+      `(it clears when Consul re-registers the node), or whatever sets the tags or leader key (Patroni, a registration script) is wrong; ${CHECK}`;
   }
   if (setup.mode === 'patroni' || setup.mode === 'patroni+health') return `${known} but Patroni names no leader: a failover may be under way`;
   if (setup.mode === 'static') return `${known} but none accepts writes: a failover may be under way`;
-  return `${known} but none as a usable primary: a failover may be under way; otherwise check option "primaryTags" or PGCONSUL_PRIMARY_TAGS (now ${setup.primaryTags.join(', ')})`;
+  return `${known} but none as a usable primary: a failover may be under way; otherwise check option "primaryTags" or PGCONSUL_PRIMARY_TAGS (now ${setup.primaryTags.join(', ')}${seen})`;
+}
+
+/**
+ * The {@link NoNodeState} of a topology snapshot: what discovery answered, the tags its
+ * nodes carry and the primaries found read-only.
+ * @param t the snapshot
+ * @param lastError the last discovery error, if discovery never answered
+ */
+export function noNodeState(t: TopologySnapshot, lastError: Error | undefined): NoNodeState {
+  return { discovered: t.discovered, nodes: t.nodes.length, lastError, tagsSeen: [...new Set(t.nodes.flatMap((n) => n.tags))], readOnlyPrimaries: [...t.invalidated.keys()] };
 }

@@ -115,6 +115,11 @@ describe('pg-consul CLI (integration: real PostgreSQL + Consul double)', functio
     const none = await runCli(['check'], env());
     assert.equal(none.code, 6, none.stdout);
     assert.match(none.stdout, /no passing instance of "pglab" is tagged primary/);
+    assert.match(none.stdout, /hint: a failover may be in progress .*PGCONSUL_PRIMARY_TAGS \/ primaryTags is primary,master, tags seen: replica$/m);
+    fx.advertise(fx.cluster.primaryName());
+    const wrongPrimaryTag = await runCli(['check'], env({ PGCONSUL_PRIMARY_TAGS: 'leader' }));
+    assert.equal(wrongPrimaryTag.code, 6, wrongPrimaryTag.stdout);
+    assert.match(wrongPrimaryTag.stdout, /primaryTags is leader, tags seen: master, primary, replica$/m);
     const replica = fx.cluster.nodes.find((n) => n.name !== fx.cluster.primaryName())!.name;
     fx.advertise(replica);
     const mismatch = await runCli(['check', '--json'], env());

@@ -33,6 +33,12 @@ describe('retry/no-node-hint: the fix, for each way of finding no node', () => {
     ['static: nobody writable', 'primary', setup('static'), answered(1), /1 node is listed but none accepts writes/],
     ['no replica tag', 'replica', setup('consul-health'), answered(1), /no usable replica: check option "replicaTags" or PGCONSUL_REPLICA_TAGS \(now replica\), or use readFallback "primary"/],
     ['custom source', 'primary', setup('custom'), answered(0), /custom discovery source listed no node/],
+    ['wrong service name points at the CLI', 'primary', setup('consul-health'), answered(0), /`npx pg-consul check` lists the services Consul has and close matches$/],
+    ['no token configured', 'primary', setup('consul-health', { tokenConfigured: false }), never(new DiscoveryError('403', { status: 403 })), /HTTP 403\) and no ACL token is configured: set option "consul\.token", CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE to a token with read access to service "pg-main"/],
+    ['token denied', 'primary', setup('consul-health', { tokenConfigured: true }), never(new DiscoveryError('403', { status: 403 })), /the ACL token \(option "consul\.token", CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE\) was denied; it needs read access to service "pg-main"/],
+    ['tag mismatch lists the tags seen', 'primary', setup('consul-health'), { ...answered(2), tagsSeen: ['leader', 'standby'] }, /\(now primary, master; tags seen: leader, standby\)$/],
+    ['replica tags: the tags seen', 'replica', setup('consul-health'), { ...answered(2), tagsSeen: [] }, /\(now replica; tags seen: \(none\)\), or use readFallback/],
+    ['listed primary read-only in PostgreSQL', 'primary', setup('consul-health'), { ...answered(2), tagsSeen: ['primary'], readOnlyPrimaries: ['10.0.0.1:5432'] }, /but 10\.0\.0\.1:5432, listed as primary, is read-only in PostgreSQL \(in recovery\): Consul's role lags behind a switchover .*`npx pg-consul check`/],
   ];
   for (const [title, intent, s, state, expected] of table) {
     it(title, () => assert.match(noNodeHint(intent, s, state), expected));
