@@ -1,0 +1,200 @@
+import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
+import { assertKnownKeys, PG_OPTION_KEYS } from '../option-keys.js';
+import { resolvePgOptions } from './connection-string.js';
+import { resolveConsul } from './consul.js';
+import { STATIC_SERVICE } from './discovery.js';
+import type { ListFiles, PoolOptions, ReadFile, ResolvedOptions } from './types.js';
+import { MAX_TIMER_MILLIS, SERVICE_NAME, defaultListFiles, defaultReadFile, envInteger, envTagList, integer, invalid, isObject, label, oneOf, option, originOf, pick, readEnv, show, tagList } from './values.js';
+import type { Origin } from './values.js';
+
+/** Default values of every setting. */
+export const DEFAULTS = Object.freeze({
+  consulHost: '127.0.0.1',
+  consulPort: 8500,
+  consistency: 'default',
+  waitSeconds: 300,
+  requestTimeoutMillis: 10_000,
+  consulConnectTimeoutMillis: 2_000,
+  failoverTimeoutMillis: 30_000,
+  primaryTags: Object.freeze(['primary', 'master']),
+  replicaTags: Object.freeze(['replica']),
+  readFallback: 'primary',
+  retryInitialDelayMillis: 50,
+  retryMaxDelayMillis: 1000,
+  discoveryMinIntervalMillis: 100,
+} as const);
+/** pg-consul's own top-level keys: removed from the options passed to pg. */
+export const OWN_KEYS = [
+  'service',
+  'consul',
+  'failoverTimeoutMillis',
+  'primaryTags',
+  'replicaTags',
+  'readFallback',
+  'retryInitialDelayMillis',
+  'retryMaxDelayMillis',
+  'discoveryMinIntervalMillis',
+  'logger',
+  // Discovery modes (see the "Discovery modes" block at the end).
+  'discovery',
+  'patroni',
+  'preparedQuery',
+  'hosts',
+  'probe',
+  // Read routing (see the "Read routing" block at the end).
+  'maxReplicaLag',
+  'lagCheckIntervalMillis',
+  'autoReadRouting',
+  // Failure detection (see the "Failure detection" block at the end).
+  'connectTimeoutMillis',
+  'deadPeerAfterMillis',
+  'deadPeerTimeoutMillis',
+  'endTimeoutMillis',
+] as const;
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Resolves and validates pool options: explicit options win over environment variables,
+ * which win over defaults. Reads the files named by the options or the environment (token,
+ * CA bundle or directory, client certificate and key) through `readFile`/`listFiles`.
+ *
+ * Throws a `TypeError` naming the offending option (`option "consul.port" …`) or environment
+ * variable (`environment variable CONSUL_HTTP_SSL_VERIFY …`) for any missing or invalid value;
+ * secret values are never included (`(value hidden)`). An unknown key — one that neither pg
+ * (`pg.PoolConfig` / `pg.ClientConfig`) nor pg-consul reads — is a TypeError naming it and the
+ * closest valid key; with a custom `Client` class, unknown top-level keys are passed on to it.
+ *
+ * Environment variables read: `PGCONSUL_SERVICE`, `PGCONSUL_FAILOVER_TIMEOUT_MS`,
+ * `PGCONSUL_PRIMARY_TAGS`, `PGCONSUL_REPLICA_TAGS`, `PGCONSUL_READ_FALLBACK`,
+ * `PGCONSUL_CONSUL_DATACENTER`, `PGCONSUL_CONSUL_CONSISTENCY`, `CONSUL_HTTP_ADDR`,
+ * `CONSUL_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN_FILE`, `CONSUL_HTTP_AUTH`, `CONSUL_HTTP_SSL`,
+ * `CONSUL_HTTP_SSL_VERIFY`, `CONSUL_CACERT`, `CONSUL_CAPATH`, `CONSUL_CLIENT_CERT`,
+ * `CONSUL_CLIENT_KEY`, `CONSUL_TLS_SERVER_NAME`, `CONSUL_NAMESPACE`, `CONSUL_PARTITION`.
+ *
+ * @param options the pool options (may be undefined when everything comes from the environment)
+ * @param env environment to read, default `process.env`
+ * @param readFile reads a UTF-8 text file, default `fs.readFileSync(path, 'utf8')`
+ * @param listFiles lists the files under a CA directory, default a recursive `fs.readdirSync`
+ * @returns the frozen, validated options
+ *
+ * @example
+ * ```ts
+ * const resolved = resolveOptions(
+ *   { service: 'pglab', user: 'app', consul: { address: 'unix:///run/consul/http.sock' } },
+ *   { CONSUL_HTTP_TOKEN: 'b1gs3cr3t', PGCONSUL_FAILOVER_TIMEOUT_MS: '10000' },
+ * );
+ * resolved.consul.socketPath;        // '/run/consul/http.sock'
+ * resolved.consul.token;             // 'b1gs3cr3t'
+ * resolved.failoverTimeoutMillis;    // 10000
+ * resolved.pg;                       // { user: 'app' }
+ * ```
+ */
+export function resolveOptions(
+  options: PoolOptions | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  readFile: ReadFile = defaultReadFile,
+  listFiles: ListFiles = defaultListFiles,
+): ResolvedOptions {
+  if (options !== undefined && !isObject(options)) {
+    throw new TypeError(`pg-consul: options must be an object, got ${show(options)}`);
+  }
+  // Unknown keys are typos: rejected, naming the closest valid key. A custom `Client` class
+  // may read keys of its own, so with one only pg-consul's nested options are checked.
+  if (options !== undefined && options.Client === undefined) assertKnownKeys(options, [...OWN_KEYS, ...PG_OPTION_KEYS]);
+  const all: Record<string, unknown> = { ...(options ?? {}) };
+  const own: Partial<Record<(typeof OWN_KEYS)[number], unknown>> = {};
+  for (const key of OWN_KEYS) {
+    own[key] = all[key];
+    delete all[key];
+  }
+
+  if (own.logger !== undefined && typeof own.logger !== 'function') {
+    throw invalid(option('logger'), 'must be a function', own.logger);
+  }
+  const logger = createLogger(own.logger as Logger | undefined);
+
+  // A static host list needs no Consul: no service, and Consul's environment is not read.
+  const staticHosts = own.hosts !== undefined || readEnv(env, 'PGCONSUL_HOSTS') !== undefined;
+  const service = pick(own.service, 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
+  if (service === undefined) {
+    throw new TypeError('pg-consul: option "service" is required (or set the environment variable PGCONSUL_SERVICE)');
+  }
+
+  const consul = resolveConsul(own.consul, staticHosts ? {} : env, { readFile, listFiles });
+
+  const failoverTimeoutMillis =
+    pick(
+      own.failoverTimeoutMillis,
+      'failoverTimeoutMillis',
+      env,
+      'PGCONSUL_FAILOVER_TIMEOUT_MS',
+      (v, o) => integer(v, o, 0, MAX_TIMER_MILLIS),
+      (v, o) => envInteger(v, o, 0, MAX_TIMER_MILLIS),
+    ) ?? DEFAULTS.failoverTimeoutMillis;
+
+  const primaryTags = pick(own.primaryTags, 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS', tagList, envTagList) ?? DEFAULTS.primaryTags;
+  const replicaTags = pick(own.replicaTags, 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS', tagList, envTagList) ?? DEFAULTS.replicaTags;
+  const shared = replicaTags.find((tag) => primaryTags.includes(tag));
+  if (shared !== undefined) {
+    // Name the setting the caller gave; when both were given, the replica tags.
+    const replicaOrigin = originOf(own.replicaTags, 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS');
+    const origin = replicaOrigin ?? originOf(own.primaryTags, 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS') ?? option('replicaTags');
+    throw new TypeError(`pg-consul: ${label(origin)} must not share tags with the other role, got ${show(shared)} in both`);
+  }
+
+  const readFallback =
+    pick(
+      own.readFallback,
+      'readFallback',
+      env,
+      'PGCONSUL_READ_FALLBACK',
+      (v, o) => oneOf(v, o, ['primary', 'fail'] as const),
+      (v, o) => oneOf(v, o, ['primary', 'fail'] as const),
+    ) ?? DEFAULTS.readFallback;
+
+  const explicitInitial =
+    own.retryInitialDelayMillis === undefined
+      ? undefined
+      : integer(own.retryInitialDelayMillis, option('retryInitialDelayMillis'), 1, MAX_TIMER_MILLIS);
+  const explicitMax =
+    own.retryMaxDelayMillis === undefined
+      ? undefined
+      : integer(own.retryMaxDelayMillis, option('retryMaxDelayMillis'), 1, MAX_TIMER_MILLIS);
+  const retryInitialDelayMillis = explicitInitial ?? Math.min(DEFAULTS.retryInitialDelayMillis, explicitMax ?? Infinity);
+  const retryMaxDelayMillis = explicitMax ?? Math.max(DEFAULTS.retryMaxDelayMillis, retryInitialDelayMillis);
+  if (retryMaxDelayMillis < retryInitialDelayMillis) {
+    throw invalid(option('retryMaxDelayMillis'), `must be at least retryInitialDelayMillis (${retryInitialDelayMillis})`, retryMaxDelayMillis);
+  }
+
+  const discoveryMinIntervalMillis =
+    own.discoveryMinIntervalMillis === undefined
+      ? DEFAULTS.discoveryMinIntervalMillis
+      : integer(own.discoveryMinIntervalMillis, option('discoveryMinIntervalMillis'), 0, MAX_TIMER_MILLIS);
+
+  const pgOptions = resolvePgOptions(all, logger);
+
+  return Object.freeze({
+    service,
+    consul: consul.config,
+    waitSeconds: consul.waitSeconds,
+    requestTimeoutMillis: consul.requestTimeoutMillis,
+    consulConnectTimeoutMillis: consul.connectTimeoutMillis,
+    failoverTimeoutMillis,
+    primaryTags: Object.freeze([...primaryTags]),
+    replicaTags: Object.freeze([...replicaTags]),
+    readFallback,
+    retryInitialDelayMillis,
+    retryMaxDelayMillis,
+    discoveryMinIntervalMillis,
+    logger,
+    pg: pgOptions,
+  });
+}
+
+function serviceName(value: unknown, origin: Origin): string {
+  if (typeof value !== 'string' || !SERVICE_NAME.test(value)) {
+    throw invalid(origin, 'must be a Consul service name matching /^[A-Za-z0-9][A-Za-z0-9._-]*$/', value);
+  }
+  return value;
+}
