@@ -5,53 +5,30 @@ import { resolvePgOptions } from './connection-string.js';
 import { resolveConsul } from './consul.js';
 import { STATIC_SERVICE } from './discovery.js';
 import type { ListFiles, PoolOptions, ReadFile, ResolvedOptions } from './types.js';
-import { MAX_TIMER_MILLIS, SERVICE_NAME, defaultListFiles, defaultReadFile, envInteger, envTagList, integer, invalid, isObject, label, oneOf, option, originOf, pick, readEnv, show, tagList } from './values.js';
+import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { SERVICE_NAME, defaultListFiles, defaultReadFile, invalid, isObject, label, option, originOf, pick, readEnv, show } from './values.js';
 import type { Origin } from './values.js';
 
-/** Default values of every setting. */
+/** Default values of every setting (from the option table, lib/options/table.ts). */
 export const DEFAULTS = Object.freeze({
-  consulHost: '127.0.0.1',
-  consulPort: 8500,
-  consistency: 'default',
-  waitSeconds: 300,
-  requestTimeoutMillis: 10_000,
-  consulConnectTimeoutMillis: 2_000,
-  failoverTimeoutMillis: 30_000,
-  primaryTags: Object.freeze(['primary', 'master']),
-  replicaTags: Object.freeze(['replica']),
-  readFallback: 'primary',
-  retryInitialDelayMillis: 50,
-  retryMaxDelayMillis: 1000,
-  discoveryMinIntervalMillis: 100,
-} as const);
-/** pg-consul's own top-level keys: removed from the options passed to pg. */
-export const OWN_KEYS = [
-  'service',
-  'consul',
-  'failoverTimeoutMillis',
-  'primaryTags',
-  'replicaTags',
-  'readFallback',
-  'retryInitialDelayMillis',
-  'retryMaxDelayMillis',
-  'discoveryMinIntervalMillis',
-  'logger',
-  // Discovery modes (see the "Discovery modes" block at the end).
-  'discovery',
-  'patroni',
-  'preparedQuery',
-  'hosts',
-  'probe',
-  // Read routing (see the "Read routing" block at the end).
-  'maxReplicaLag',
-  'lagCheckIntervalMillis',
-  'autoReadRouting',
-  // Failure detection (see the "Failure detection" block at the end).
-  'connectTimeoutMillis',
-  'deadPeerAfterMillis',
-  'deadPeerTimeoutMillis',
-  'endTimeoutMillis',
-] as const;
+  consulHost: defaultOf('consul.host'),
+  consulPort: defaultOf('consul.port'),
+  consistency: defaultOf('consul.consistency'),
+  waitSeconds: defaultOf('consul.waitSeconds'),
+  requestTimeoutMillis: defaultOf('consul.requestTimeoutMillis'),
+  consulConnectTimeoutMillis: defaultOf('consul.connectTimeoutMillis'),
+  failoverTimeoutMillis: defaultOf('failoverTimeoutMillis'),
+  primaryTags: defaultOf('primaryTags'),
+  replicaTags: defaultOf('replicaTags'),
+  readFallback: defaultOf('readFallback'),
+  retryInitialDelayMillis: defaultOf('retryInitialDelayMillis'),
+  retryMaxDelayMillis: defaultOf('retryMaxDelayMillis'),
+  discoveryMinIntervalMillis: defaultOf('discoveryMinIntervalMillis'),
+});
+
+/** pg-consul's own top-level keys (the option table's top-level rows): removed from the options passed to pg. */
+export const OWN_KEYS: readonly string[] = keysAt();
+
 // ---------------------------------------------------------------------------------------
 
 /**
@@ -103,93 +80,66 @@ export function resolveOptions(
   // may read keys of its own, so with one only pg-consul's nested options are checked.
   if (options !== undefined && options.Client === undefined) assertKnownKeys(options, [...OWN_KEYS, ...PG_OPTION_KEYS]);
   const all: Record<string, unknown> = { ...(options ?? {}) };
-  const own: Partial<Record<(typeof OWN_KEYS)[number], unknown>> = {};
+  const own: Record<string, unknown> = {};
   for (const key of OWN_KEYS) {
     own[key] = all[key];
     delete all[key];
   }
 
-  if (own.logger !== undefined && typeof own.logger !== 'function') {
-    throw invalid(option('logger'), 'must be a function', own.logger);
+  if (own['logger'] !== undefined && typeof own['logger'] !== 'function') {
+    throw invalid(option('logger'), 'must be a function', own['logger']);
   }
-  const logger = createLogger(own.logger as Logger | undefined);
+  const logger = createLogger(own['logger'] as Logger | undefined);
 
   // A static host list needs no Consul: no service, and Consul's environment is not read.
-  const staticHosts = own.hosts !== undefined || readEnv(env, 'PGCONSUL_HOSTS') !== undefined;
-  const service = pick(own.service, 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
+  const staticHosts = own['hosts'] !== undefined || readEnv(env, 'PGCONSUL_HOSTS') !== undefined;
+  const service = pick(own['service'], 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
   if (service === undefined) {
     throw new TypeError('pg-consul: option "service" is required (or set the environment variable PGCONSUL_SERVICE)');
   }
-
-  const consul = resolveConsul(own.consul, staticHosts ? {} : env, { readFile, listFiles });
-
-  const failoverTimeoutMillis =
-    pick(
-      own.failoverTimeoutMillis,
-      'failoverTimeoutMillis',
-      env,
-      'PGCONSUL_FAILOVER_TIMEOUT_MS',
-      (v, o) => integer(v, o, 0, MAX_TIMER_MILLIS),
-      (v, o) => envInteger(v, o, 0, MAX_TIMER_MILLIS),
-    ) ?? DEFAULTS.failoverTimeoutMillis;
-
-  const primaryTags = pick(own.primaryTags, 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS', tagList, envTagList) ?? DEFAULTS.primaryTags;
-  const replicaTags = pick(own.replicaTags, 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS', tagList, envTagList) ?? DEFAULTS.replicaTags;
-  const shared = replicaTags.find((tag) => primaryTags.includes(tag));
-  if (shared !== undefined) {
-    // Name the setting the caller gave; when both were given, the replica tags.
-    const replicaOrigin = originOf(own.replicaTags, 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS');
-    const origin = replicaOrigin ?? originOf(own.primaryTags, 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS') ?? option('replicaTags');
-    throw new TypeError(`pg-consul: ${label(origin)} must not share tags with the other role, got ${show(shared)} in both`);
-  }
-
-  const readFallback =
-    pick(
-      own.readFallback,
-      'readFallback',
-      env,
-      'PGCONSUL_READ_FALLBACK',
-      (v, o) => oneOf(v, o, ['primary', 'fail'] as const),
-      (v, o) => oneOf(v, o, ['primary', 'fail'] as const),
-    ) ?? DEFAULTS.readFallback;
-
-  const explicitInitial =
-    own.retryInitialDelayMillis === undefined
-      ? undefined
-      : integer(own.retryInitialDelayMillis, option('retryInitialDelayMillis'), 1, MAX_TIMER_MILLIS);
-  const explicitMax =
-    own.retryMaxDelayMillis === undefined
-      ? undefined
-      : integer(own.retryMaxDelayMillis, option('retryMaxDelayMillis'), 1, MAX_TIMER_MILLIS);
-  const retryInitialDelayMillis = explicitInitial ?? Math.min(DEFAULTS.retryInitialDelayMillis, explicitMax ?? Infinity);
-  const retryMaxDelayMillis = explicitMax ?? Math.max(DEFAULTS.retryMaxDelayMillis, retryInitialDelayMillis);
-  if (retryMaxDelayMillis < retryInitialDelayMillis) {
-    throw invalid(option('retryMaxDelayMillis'), `must be at least retryInitialDelayMillis (${retryInitialDelayMillis})`, retryMaxDelayMillis);
-  }
-
-  const discoveryMinIntervalMillis =
-    own.discoveryMinIntervalMillis === undefined
-      ? DEFAULTS.discoveryMinIntervalMillis
-      : integer(own.discoveryMinIntervalMillis, option('discoveryMinIntervalMillis'), 0, MAX_TIMER_MILLIS);
-
-  const pgOptions = resolvePgOptions(all, logger);
-
+  const consul = resolveConsul(own['consul'], staticHosts ? {} : env, { readFile, listFiles });
+  const tags = resolveTags(own, env);
   return Object.freeze({
     service,
     consul: consul.config,
     waitSeconds: consul.waitSeconds,
     requestTimeoutMillis: consul.requestTimeoutMillis,
     consulConnectTimeoutMillis: consul.connectTimeoutMillis,
-    failoverTimeoutMillis,
-    primaryTags: Object.freeze([...primaryTags]),
-    replicaTags: Object.freeze([...replicaTags]),
-    readFallback,
-    retryInitialDelayMillis,
-    retryMaxDelayMillis,
-    discoveryMinIntervalMillis,
+    failoverTimeoutMillis: settingOrDefault('failoverTimeoutMillis', own['failoverTimeoutMillis'], env),
+    primaryTags: tags.primaryTags,
+    replicaTags: tags.replicaTags,
+    readFallback: settingOrDefault('readFallback', own['readFallback'], env),
+    ...resolveRetryDelays(own, env),
+    discoveryMinIntervalMillis: settingOrDefault('discoveryMinIntervalMillis', own['discoveryMinIntervalMillis'], env),
     logger,
-    pg: pgOptions,
+    pg: resolvePgOptions(all, logger),
   });
+}
+
+/** The primary and replica tags, which must not overlap. */
+function resolveTags(own: Record<string, unknown>, env: NodeJS.ProcessEnv): { primaryTags: readonly string[]; replicaTags: readonly string[] } {
+  const primaryTags = settingOrDefault('primaryTags', own['primaryTags'], env);
+  const replicaTags = settingOrDefault('replicaTags', own['replicaTags'], env);
+  const shared = replicaTags.find((tag) => primaryTags.includes(tag));
+  if (shared !== undefined) {
+    // Name the setting the caller gave; when both were given, the replica tags.
+    const replicaOrigin = originOf(own['replicaTags'], 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS');
+    const origin = replicaOrigin ?? originOf(own['primaryTags'], 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS') ?? option('replicaTags');
+    throw new TypeError(`pg-consul: ${label(origin)} must not share tags with the other role, got ${show(shared)} in both`);
+  }
+  return { primaryTags: Object.freeze([...primaryTags]), replicaTags: Object.freeze([...replicaTags]) };
+}
+
+/** The backoff start and cap: an unset one follows the other, and the cap is never below the start. */
+function resolveRetryDelays(own: Record<string, unknown>, env: NodeJS.ProcessEnv): { retryInitialDelayMillis: number; retryMaxDelayMillis: number } {
+  const explicitInitial = setting('retryInitialDelayMillis', own['retryInitialDelayMillis'], env);
+  const explicitMax = setting('retryMaxDelayMillis', own['retryMaxDelayMillis'], env);
+  const retryInitialDelayMillis = explicitInitial ?? Math.min(DEFAULTS.retryInitialDelayMillis, explicitMax ?? Infinity);
+  const retryMaxDelayMillis = explicitMax ?? Math.max(DEFAULTS.retryMaxDelayMillis, retryInitialDelayMillis);
+  if (retryMaxDelayMillis < retryInitialDelayMillis) {
+    throw invalid(option('retryMaxDelayMillis'), `must be at least retryInitialDelayMillis (${retryInitialDelayMillis})`, retryMaxDelayMillis);
+  }
+  return { retryInitialDelayMillis, retryMaxDelayMillis };
 }
 
 function serviceName(value: unknown, origin: Origin): string {

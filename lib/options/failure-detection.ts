@@ -1,5 +1,5 @@
 import type { PoolOptions } from './types.js';
-import { MAX_TIMER_MILLIS, envInteger, integer, pick } from './values.js';
+import { defaultOf, settingOrDefault } from './settings.js';
 
 // -----------------------------------------------------------------------------------------
 // Failure detection (issue 12): connect bound, dead-peer probe, end() bound.
@@ -19,11 +19,11 @@ export interface ResolvedFailureDetection {
 
 /** Defaults of the failure-detection settings. */
 export const FAILURE_DETECTION_DEFAULTS = Object.freeze({
-  connectTimeoutMillis: 5000,
-  deadPeerAfterMillis: 2000,
-  deadPeerTimeoutMillis: 1000,
-  endTimeoutMillis: 10_000,
-} as const);
+  connectTimeoutMillis: defaultOf('connectTimeoutMillis'),
+  deadPeerAfterMillis: defaultOf('deadPeerAfterMillis'),
+  deadPeerTimeoutMillis: defaultOf('deadPeerTimeoutMillis'),
+  endTimeoutMillis: defaultOf('endTimeoutMillis'),
+});
 
 /**
  * Resolves `connectTimeoutMillis`, `deadPeerAfterMillis`, `deadPeerTimeoutMillis` and
@@ -42,19 +42,11 @@ export const FAILURE_DETECTION_DEFAULTS = Object.freeze({
  */
 export function resolveFailureDetectionOptions(options: PoolOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedFailureDetection {
   const o = (options ?? {}) as Record<string, unknown>;
-  const millis = (name: keyof typeof FAILURE_DETECTION_DEFAULTS, envName: string, min: number): number =>
-    pick(
-      o[name],
-      name,
-      env,
-      envName,
-      (v, origin) => integer(v, origin, min, MAX_TIMER_MILLIS),
-      (v, origin) => envInteger(v, origin, min, MAX_TIMER_MILLIS),
-    ) ?? FAILURE_DETECTION_DEFAULTS[name];
+  const millis = (name: keyof typeof FAILURE_DETECTION_DEFAULTS): number => settingOrDefault(name, o[name], env);
   return Object.freeze({
-    connectTimeoutMillis: millis('connectTimeoutMillis', 'PGCONSUL_CONNECT_TIMEOUT_MS', 0),
-    deadPeerAfterMillis: millis('deadPeerAfterMillis', 'PGCONSUL_DEAD_PEER_AFTER_MS', 0),
-    deadPeerTimeoutMillis: millis('deadPeerTimeoutMillis', 'PGCONSUL_DEAD_PEER_TIMEOUT_MS', 1),
-    endTimeoutMillis: millis('endTimeoutMillis', 'PGCONSUL_END_TIMEOUT_MS', 0),
+    connectTimeoutMillis: millis('connectTimeoutMillis'),
+    deadPeerAfterMillis: millis('deadPeerAfterMillis'),
+    deadPeerTimeoutMillis: millis('deadPeerTimeoutMillis'),
+    endTimeoutMillis: millis('endTimeoutMillis'),
   });
 }
