@@ -5,36 +5,13 @@ import type { ParsedAddress } from './consul-address.js';
 import { certificateText, consulName, privateKeyText, resolveBasicAuth, resolveCa, resolvePem, resolveToken } from './consul-credentials.js';
 import type { Io } from './consul-credentials.js';
 import { DEFAULTS } from './core.js';
+import { keysAt } from './settings.js';
 import type { ConsulOptions } from './types.js';
 import { MAX_TIMER_MILLIS, boolean, deepFreeze, defined, envVar, integer, invalid, isObject, label, nonEmptyString, oneOf, option, parseGoBool, pick, readEnv } from './values.js';
 
 
-export const CONSUL_KEYS: ReadonlySet<string> = new Set<keyof ConsulOptions>([
-  'host',
-  'port',
-  'address',
-  'secure',
-  'token',
-  'tokenFile',
-  'auth',
-  'datacenter',
-  'consistency',
-  'ca',
-  'caFile',
-  'caPath',
-  'cert',
-  'certFile',
-  'key',
-  'keyFile',
-  'tlsServerName',
-  'verify',
-  'namespace',
-  'partition',
-  'near',
-  'waitSeconds',
-  'requestTimeoutMillis',
-  'connectTimeoutMillis',
-]);
+/** The keys of the `consul` option (the option table's `consul.*` rows). */
+export const CONSUL_KEYS: readonly string[] = keysAt('consul');
 export interface ResolvedConsul {
   readonly config: ConsulConfig;
   readonly waitSeconds: number;
@@ -45,7 +22,7 @@ export interface ResolvedConsul {
 export function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): ResolvedConsul {
   if (raw !== undefined && !isObject(raw)) throw invalid(option('consul'), 'must be an object', raw);
   const c = (raw ?? {}) as ConsulOptions;
-  assertKnownKeys(c, [...CONSUL_KEYS], 'consul');
+  assertKnownKeys(c, CONSUL_KEYS, 'consul');
 
   // Where: explicit address | explicit host/port | CONSUL_HTTP_ADDR | default.
   if (c.address !== undefined && (c.host !== undefined || c.port !== undefined)) {

@@ -2,6 +2,7 @@ import { parseHostEntry } from '../discovery/host-list.js';
 import type { StaticHost } from '../discovery/host-list.js';
 import { assertKnownKeys } from '../option-keys.js';
 import type { ReplicaTieBreak } from '../topology/select.js';
+import { keysAt } from './settings.js';
 import { consulName } from './consul-credentials.js';
 import type { PoolOptions } from './types.js';
 import { MAX_TIMER_MILLIS, boolean, envInteger, integer, invalid, isObject, label, oneOf, option, originOf, pick } from './values.js';
@@ -106,14 +107,14 @@ export const STATIC_SERVICE = 'static';
 
 export const PATRONI_NAMESPACE = /^\/*(?:[A-Za-z0-9._-]+(?:\/+[A-Za-z0-9._-]+)*)?\/*$/;
 export const NEAR_NODE = /^(?:_agent|[A-Za-z0-9][A-Za-z0-9._-]*)$/;
-export const PATRONI_KEYS: ReadonlySet<string> = new Set(['namespace', 'scope', 'confirmPromotion']);
-export const PREPARED_QUERY_KEYS: ReadonlySet<string> = new Set(['name', 'intervalMillis']);
-export const PROBE_KEYS: ReadonlySet<string> = new Set(['intervalMillis', 'timeoutMillis']);
+export const PATRONI_KEYS: readonly string[] = keysAt('patroni');
+export const PREPARED_QUERY_KEYS: readonly string[] = keysAt('preparedQuery');
+export const PROBE_KEYS: readonly string[] = keysAt('probe');
 
-export function knownKeys(value: unknown, name: string, keys: ReadonlySet<string>): Record<string, unknown> | undefined {
+export function knownKeys(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw invalid(option(name), 'must be an object', value);
-  assertKnownKeys(value, [...keys], name);
+  assertKnownKeys(value, keys, name);
   return value;
 }
 

@@ -1,11 +1,8 @@
-import { OWN_KEYS } from './core.js';
-import { CONSUL_KEYS } from './consul.js';
-import { PATRONI_KEYS, PREPARED_QUERY_KEYS, PROBE_KEYS } from './discovery.js';
-import { MAX_REPLICA_LAG_KEYS } from './read-routing.js';
-
+import { keysAt } from './settings.js';
 
 /**
- * pg-consul's own option keys, per level (top level and each nested object): what the
+ * pg-consul's own option keys, per level (top level and each nested object), from the option
+ * table (lib/options/table.ts): what the
  * unknown-key check accepts besides pg's keys, and what docs/configuration.md must document
  * (a unit test compares the two).
  *
@@ -15,10 +12,10 @@ import { MAX_REPLICA_LAG_KEYS } from './read-routing.js';
  * ```
  */
 export const OPTION_KEYS = Object.freeze({
-  top: Object.freeze([...OWN_KEYS]),
-  consul: Object.freeze([...CONSUL_KEYS]),
-  patroni: Object.freeze([...PATRONI_KEYS]),
-  preparedQuery: Object.freeze([...PREPARED_QUERY_KEYS]),
-  probe: Object.freeze([...PROBE_KEYS]),
-  maxReplicaLag: Object.freeze([...MAX_REPLICA_LAG_KEYS]),
+  top: keysAt(),
+  consul: keysAt('consul'),
+  patroni: keysAt('patroni'),
+  preparedQuery: keysAt('preparedQuery'),
+  probe: keysAt('probe'),
+  maxReplicaLag: keysAt('maxReplicaLag'),
 });

@@ -1,6 +1,7 @@
 import { assertKnownKeys } from '../option-keys.js';
 import type { LagLimit } from '../routing/lag.js';
 import type { PoolOptions } from './types.js';
+import { keysAt } from './settings.js';
 import { MAX_TIMER_MILLIS, boolean, defined, envInteger, integer, invalid, isObject, option, parseGoBool, pick } from './values.js';
 import type { Origin } from './values.js';
 
@@ -50,7 +51,7 @@ export const READ_ROUTING_DEFAULTS = Object.freeze({
   autoReadRouting: false,
 } as const);
 
-export const MAX_REPLICA_LAG_KEYS: ReadonlySet<string> = new Set(['bytes', 'seconds']);
+export const MAX_REPLICA_LAG_KEYS: readonly string[] = keysAt('maxReplicaLag');
 /** Upper bound of a seconds limit (a year): anything above is surely a unit mistake. */
 export const MAX_LAG_SECONDS = 31_536_000;
 export const DECIMAL = /^[0-9]{1,12}(?:\.[0-9]{1,9})?$/;
@@ -97,7 +98,7 @@ export function resolveReadRoutingOptions(options: PoolOptions | undefined, env:
   const raw = o['maxReplicaLag'];
   if (raw !== undefined) {
     if (!isObject(raw)) throw invalid(option('maxReplicaLag'), 'must be an object like { bytes, seconds }', raw);
-    assertKnownKeys(raw, [...MAX_REPLICA_LAG_KEYS], 'maxReplicaLag');
+    assertKnownKeys(raw, MAX_REPLICA_LAG_KEYS, 'maxReplicaLag');
     const bytes = raw['bytes'] === undefined ? undefined : lagBytes(raw['bytes'], option('maxReplicaLag.bytes'));
     const seconds = raw['seconds'] === undefined ? undefined : lagSeconds(raw['seconds'], option('maxReplicaLag.seconds'));
     if (bytes === undefined && seconds === undefined) {
