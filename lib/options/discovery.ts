@@ -2,10 +2,11 @@ import { parseHostEntry } from '../discovery/host-list.js';
 import type { StaticHost } from '../discovery/host-list.js';
 import { assertKnownKeys } from '../option-keys.js';
 import type { ReplicaTieBreak } from '../topology/select.js';
-import { keysAt } from './settings.js';
+import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { OPTIONS } from './table.js';
 import { consulName } from './consul-credentials.js';
 import type { PoolOptions } from './types.js';
-import { MAX_TIMER_MILLIS, boolean, envInteger, integer, invalid, isObject, label, oneOf, option, originOf, pick } from './values.js';
+import { invalid, isObject, label, option, originOf, pick } from './values.js';
 import type { Origin } from './values.js';
 
 // ---------------------------------------------------------------------------------------
@@ -18,7 +19,7 @@ import type { Origin } from './values.js';
 export type DiscoveryMode = 'auto' | 'consul-health' | 'patroni' | 'patroni+health' | 'prepared-query' | 'static';
 
 /** All {@link DiscoveryMode}s. */
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = Object.freeze(['auto', 'consul-health', 'patroni', 'patroni+health', 'prepared-query', 'static']);
+export const DISCOVERY_MODES: readonly DiscoveryMode[] = OPTIONS.discovery.values;
 
 /**
  * Where Patroni keeps its state in Consul KV: `<namespace>/<scope>/`.
@@ -94,13 +95,13 @@ export interface ResolvedDiscovery {
 
 /** Defaults of the discovery settings. */
 export const DISCOVERY_DEFAULTS = Object.freeze({
-  mode: 'auto',
-  patroniNamespace: 'service',
-  confirmPromotion: true,
-  preparedQueryIntervalMillis: 1000,
-  probeIntervalMillis: 2000,
-  probeTimeoutMillis: 1000,
-} as const);
+  mode: defaultOf('discovery'),
+  patroniNamespace: defaultOf('patroni.namespace'),
+  confirmPromotion: defaultOf('patroni.confirmPromotion'),
+  preparedQueryIntervalMillis: defaultOf('preparedQuery.intervalMillis'),
+  probeIntervalMillis: defaultOf('probe.intervalMillis'),
+  probeTimeoutMillis: defaultOf('probe.timeoutMillis'),
+});
 
 /** The `service` label of a pool on a static host list that was given none. */
 export const STATIC_SERVICE = 'static';
@@ -137,19 +138,6 @@ export function hostList(value: unknown, origin: Origin): readonly StaticHost[] 
   return Object.freeze(hosts);
 }
 
-export function millis(own: Record<string, unknown> | undefined, key: string, name: string, env: NodeJS.ProcessEnv, envName: string, fallback: number): number {
-  return (
-    pick(
-      own?.[key],
-      name,
-      env,
-      envName,
-      (v, o) => integer(v, o, 1, MAX_TIMER_MILLIS),
-      (v, o) => envInteger(v, o, 1, MAX_TIMER_MILLIS),
-    ) ?? fallback
-  );
-}
-
 /**
  * Resolves and validates the discovery settings of `options` (explicit options, then
  * environment variables, then {@link DISCOVERY_DEFAULTS}). Call it after
@@ -181,78 +169,64 @@ export function millis(own: Record<string, unknown> | undefined, key: string, na
  */
 export function resolveDiscoveryOptions(options: PoolOptions | undefined, service: string, env: NodeJS.ProcessEnv = process.env): ResolvedDiscovery {
   const o = (options ?? {}) as Record<string, unknown>;
-  const explicitMode = pick(
-    isObject(o['discovery']) ? undefined : o['discovery'],
-    'discovery',
-    env,
-    'PGCONSUL_DISCOVERY',
-    (v, origin) => oneOf(v, origin, DISCOVERY_MODES),
-    (v, origin) => oneOf(v, origin, DISCOVERY_MODES),
-  );
-  const modeOrigin = originOf(isObject(o['discovery']) ? undefined : o['discovery'], 'discovery', env, 'PGCONSUL_DISCOVERY') ?? option('discovery');
-
+  const named = isObject(o['discovery']) ? undefined : o['discovery'];
+  const explicitMode = setting('discovery', named, env);
+  const modeOrigin = originOf(named, 'discovery', env, 'PGCONSUL_DISCOVERY') ?? option('discovery');
   const hosts = pick(o['hosts'], 'hosts', env, 'PGCONSUL_HOSTS', hostList, hostList);
   const pq = knownKeys(o['preparedQuery'], 'preparedQuery', PREPARED_QUERY_KEYS);
   const pqName = pick(pq?.['name'], 'preparedQuery.name', env, 'PGCONSUL_PREPARED_QUERY', consulName, consulName);
-
   const mode: DiscoveryMode = explicitMode ?? (hosts !== undefined ? 'static' : pq !== undefined ? 'prepared-query' : DISCOVERY_DEFAULTS.mode);
-  if (hosts !== undefined && mode !== 'static') {
-    throw new TypeError(`pg-consul: ${label(modeOrigin)} is ${JSON.stringify(mode)}, but "hosts" (a static host list) needs "static"`);
-  }
-  if (mode === 'static' && hosts === undefined) {
-    throw new TypeError(`pg-consul: ${label(modeOrigin)} "static" needs option "hosts" (or PGCONSUL_HOSTS)`);
-  }
-  if (mode === 'static' && o['consul'] !== undefined) {
-    throw new TypeError('pg-consul: option "consul" cannot be combined with "hosts": a static host list uses no Consul');
-  }
-  if (pq !== undefined && mode !== 'prepared-query') {
-    throw new TypeError(`pg-consul: option "preparedQuery" is only used with discovery "prepared-query", got ${JSON.stringify(mode)}`);
-  }
-  if (mode === 'prepared-query' && pqName === undefined) {
-    throw new TypeError('pg-consul: discovery "prepared-query" needs option "preparedQuery.name" (or PGCONSUL_PREPARED_QUERY)');
-  }
+  checkModeCombination(mode, modeOrigin, { hosts, consul: o['consul'], pq, pqName });
   const patroniRaw = knownKeys(o['patroni'], 'patroni', PATRONI_KEYS);
   if (patroniRaw !== undefined && mode !== 'auto' && mode !== 'patroni' && mode !== 'patroni+health') {
     throw new TypeError(`pg-consul: option "patroni" is only used with discovery "auto", "patroni" or "patroni+health", got ${JSON.stringify(mode)}`);
   }
-
-  const namespace =
-    pick(
-      patroniRaw?.['namespace'],
-      'patroni.namespace',
-      env,
-      'PGCONSUL_PATRONI_NAMESPACE',
-      (v, origin) => patroniNamespace(v, origin),
-      (v, origin) => patroniNamespace(v, origin),
-    ) ?? DISCOVERY_DEFAULTS.patroniNamespace;
-  const scope = pick(patroniRaw?.['scope'], 'patroni.scope', env, 'PGCONSUL_PATRONI_SCOPE', consulName, consulName) ?? service;
-  const confirmPromotion =
-    patroniRaw?.['confirmPromotion'] === undefined ? DISCOVERY_DEFAULTS.confirmPromotion : boolean(patroniRaw['confirmPromotion'], option('patroni.confirmPromotion'));
-
+  const patroni = resolvePatroni(patroniRaw, service, env);
   const consulRaw = isObject(o['consul']) ? o['consul'] : undefined;
   const near = pick(consulRaw?.['near'], 'consul.near', env, 'PGCONSUL_CONSUL_NEAR', nearNode, nearNode);
-
   const probeRaw = knownKeys(o['probe'], 'probe', PROBE_KEYS);
   const probe = Object.freeze({
-    intervalMillis: millis(probeRaw, 'intervalMillis', 'probe.intervalMillis', env, 'PGCONSUL_PROBE_INTERVAL_MS', DISCOVERY_DEFAULTS.probeIntervalMillis),
-    timeoutMillis: millis(probeRaw, 'timeoutMillis', 'probe.timeoutMillis', env, 'PGCONSUL_PROBE_TIMEOUT_MS', DISCOVERY_DEFAULTS.probeTimeoutMillis),
+    intervalMillis: settingOrDefault('probe.intervalMillis', probeRaw?.['intervalMillis'], env),
+    timeoutMillis: settingOrDefault('probe.timeoutMillis', probeRaw?.['timeoutMillis'], env),
   });
   const preparedQuery =
     mode === 'prepared-query' && pqName !== undefined
-      ? Object.freeze({
-          name: pqName,
-          intervalMillis: millis(pq, 'intervalMillis', 'preparedQuery.intervalMillis', env, 'PGCONSUL_PREPARED_QUERY_INTERVAL_MS', DISCOVERY_DEFAULTS.preparedQueryIntervalMillis),
-        })
+      ? Object.freeze({ name: pqName, intervalMillis: settingOrDefault('preparedQuery.intervalMillis', pq?.['intervalMillis'], env) })
       : undefined;
+  return Object.freeze({ mode, near, patroni, preparedQuery, hosts: mode === 'static' ? hosts : undefined, probe });
+}
 
-  return Object.freeze({
-    mode,
-    near,
-    patroni: Object.freeze({ namespace, scope, confirmPromotion }),
-    preparedQuery,
-    hosts: mode === 'static' ? hosts : undefined,
-    probe,
-  });
+/** The rules between the mode and the options that imply or need one. */
+function checkModeCombination(
+  mode: DiscoveryMode,
+  modeOrigin: Origin,
+  given: { hosts: unknown; consul: unknown; pq: unknown; pqName: string | undefined },
+): void {
+  if (given.hosts !== undefined && mode !== 'static') {
+    throw new TypeError(`pg-consul: ${label(modeOrigin)} is ${JSON.stringify(mode)}, but "hosts" (a static host list) needs "static"`);
+  }
+  if (mode === 'static' && given.hosts === undefined) {
+    throw new TypeError(`pg-consul: ${label(modeOrigin)} "static" needs option "hosts" (or PGCONSUL_HOSTS)`);
+  }
+  if (mode === 'static' && given.consul !== undefined) {
+    throw new TypeError('pg-consul: option "consul" cannot be combined with "hosts": a static host list uses no Consul');
+  }
+  if (given.pq !== undefined && mode !== 'prepared-query') {
+    throw new TypeError(`pg-consul: option "preparedQuery" is only used with discovery "prepared-query", got ${JSON.stringify(mode)}`);
+  }
+  if (mode === 'prepared-query' && given.pqName === undefined) {
+    throw new TypeError('pg-consul: discovery "prepared-query" needs option "preparedQuery.name" (or PGCONSUL_PREPARED_QUERY)');
+  }
+}
+
+/** Patroni's KV location (namespace, scope — default the service) and the promotion check. */
+function resolvePatroni(raw: Record<string, unknown> | undefined, service: string, env: NodeJS.ProcessEnv): ResolvedDiscovery['patroni'] {
+  const namespace =
+    pick(raw?.['namespace'], 'patroni.namespace', env, 'PGCONSUL_PATRONI_NAMESPACE', patroniNamespace, patroniNamespace) ??
+    DISCOVERY_DEFAULTS.patroniNamespace;
+  const scope = pick(raw?.['scope'], 'patroni.scope', env, 'PGCONSUL_PATRONI_SCOPE', consulName, consulName) ?? service;
+  const confirmPromotion = settingOrDefault('patroni.confirmPromotion', raw?.['confirmPromotion'], env);
+  return Object.freeze({ namespace, scope, confirmPromotion });
 }
 
 /** Modes whose replica list comes in Consul's `?near=` order when `consul.near` is set. */
