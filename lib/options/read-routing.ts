@@ -1,8 +1,8 @@
 import { assertKnownKeys } from '../option-keys.js';
 import type { LagLimit } from '../routing/lag.js';
 import type { PoolOptions } from './types.js';
-import { keysAt } from './settings.js';
-import { MAX_TIMER_MILLIS, boolean, defined, envInteger, integer, invalid, isObject, option, parseGoBool, pick } from './values.js';
+import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { defined, invalid, isObject, option, pick } from './values.js';
 import type { Origin } from './values.js';
 
 // ---------------------------------------------------------------------------------------
@@ -47,18 +47,14 @@ export interface ResolvedReadRouting {
 
 /** Defaults of the read-routing settings. */
 export const READ_ROUTING_DEFAULTS = Object.freeze({
-  lagCheckIntervalMillis: 1000,
-  autoReadRouting: false,
-} as const);
+  lagCheckIntervalMillis: defaultOf('lagCheckIntervalMillis'),
+  autoReadRouting: defaultOf('autoReadRouting'),
+});
 
 export const MAX_REPLICA_LAG_KEYS: readonly string[] = keysAt('maxReplicaLag');
 /** Upper bound of a seconds limit (a year): anything above is surely a unit mistake. */
 export const MAX_LAG_SECONDS = 31_536_000;
 export const DECIMAL = /^[0-9]{1,12}(?:\.[0-9]{1,9})?$/;
-
-export function lagBytes(value: unknown, origin: Origin): number {
-  return integer(value, origin, 0, Number.MAX_SAFE_INTEGER);
-}
 
 export function lagSeconds(value: unknown, origin: Origin): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_LAG_SECONDS) {
@@ -99,31 +95,19 @@ export function resolveReadRoutingOptions(options: PoolOptions | undefined, env:
   if (raw !== undefined) {
     if (!isObject(raw)) throw invalid(option('maxReplicaLag'), 'must be an object like { bytes, seconds }', raw);
     assertKnownKeys(raw, MAX_REPLICA_LAG_KEYS, 'maxReplicaLag');
-    const bytes = raw['bytes'] === undefined ? undefined : lagBytes(raw['bytes'], option('maxReplicaLag.bytes'));
+    const bytes = setting('maxReplicaLag.bytes', raw['bytes'], {});
     const seconds = raw['seconds'] === undefined ? undefined : lagSeconds(raw['seconds'], option('maxReplicaLag.seconds'));
     if (bytes === undefined && seconds === undefined) {
       throw new TypeError('pg-consul: option "maxReplicaLag" must set "bytes", "seconds" or both');
     }
     maxReplicaLag = defined({ bytes, seconds });
   } else {
-    const bytes = pick(undefined, 'maxReplicaLag.bytes', env, 'PGCONSUL_MAX_REPLICA_LAG_BYTES', lagBytes, (v, origin) =>
-      envInteger(v, origin, 0, Number.MAX_SAFE_INTEGER),
-    );
+    const bytes = setting('maxReplicaLag.bytes', undefined, env);
     const seconds = pick(undefined, 'maxReplicaLag.seconds', env, 'PGCONSUL_MAX_REPLICA_LAG_SECONDS', lagSeconds, envLagSeconds);
     if (bytes !== undefined || seconds !== undefined) maxReplicaLag = defined({ bytes, seconds });
   }
-  const lagCheckIntervalMillis =
-    pick(
-      o['lagCheckIntervalMillis'],
-      'lagCheckIntervalMillis',
-      env,
-      'PGCONSUL_LAG_CHECK_INTERVAL_MS',
-      (v, origin) => integer(v, origin, 10, MAX_TIMER_MILLIS),
-      (v, origin) => envInteger(v, origin, 10, MAX_TIMER_MILLIS),
-    ) ?? READ_ROUTING_DEFAULTS.lagCheckIntervalMillis;
-  const autoReadRouting =
-    pick(o['autoReadRouting'], 'autoReadRouting', env, 'PGCONSUL_AUTO_READ_ROUTING', boolean, parseGoBool) ??
-    READ_ROUTING_DEFAULTS.autoReadRouting;
+  const lagCheckIntervalMillis = settingOrDefault('lagCheckIntervalMillis', o['lagCheckIntervalMillis'], env);
+  const autoReadRouting = settingOrDefault('autoReadRouting', o['autoReadRouting'], env);
   return Object.freeze({
     maxReplicaLag: maxReplicaLag === undefined ? undefined : Object.freeze(maxReplicaLag),
     lagCheckIntervalMillis,
