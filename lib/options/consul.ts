@@ -5,9 +5,9 @@ import type { ParsedAddress } from './consul-address.js';
 import { certificateText, consulName, privateKeyText, resolveBasicAuth, resolveCa, resolvePem, resolveToken } from './consul-credentials.js';
 import type { Io } from './consul-credentials.js';
 import { DEFAULTS } from './core.js';
-import { keysAt } from './settings.js';
+import { keysAt, setting, settingOrDefault } from './settings.js';
 import type { ConsulOptions } from './types.js';
-import { MAX_TIMER_MILLIS, boolean, deepFreeze, defined, envVar, integer, invalid, isObject, label, nonEmptyString, oneOf, option, parseGoBool, pick, readEnv } from './values.js';
+import { deepFreeze, defined, envVar, invalid, isObject, label, nonEmptyString, option, pick, readEnv } from './values.js';
 
 
 /** The keys of the `consul` option (the option table's `consul.*` rows). */
@@ -23,35 +23,51 @@ export function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): Res
   if (raw !== undefined && !isObject(raw)) throw invalid(option('consul'), 'must be an object', raw);
   const c = (raw ?? {}) as ConsulOptions;
   assertKnownKeys(c, CONSUL_KEYS, 'consul');
+  const { where, defaultPort } = consulLocation(c, env);
+  const scheme = where.scheme === 'https' || settingOrDefault('consul.secure', c.secure, env) ? 'https' : 'http';
+  const port = where.port ?? defaultPort ?? (scheme === 'https' ? 443 : 80);
+  const tls = resolveTls(c, env, io);
+  const config: ConsulConfig = defined({
+    scheme,
+    host: where.socketPath === undefined ? (where.host ?? DEFAULTS.consulHost) : 'localhost',
+    port,
+    socketPath: where.socketPath,
+    token: resolveToken(c, env, io),
+    basicAuth: resolveBasicAuth(c, env),
+    datacenter: pick(c.datacenter, 'consul.datacenter', env, 'PGCONSUL_CONSUL_DATACENTER', consulName, consulName),
+    consistency: settingOrDefault('consul.consistency', c.consistency, env),
+    namespace: pick(c.namespace, 'consul.namespace', env, 'CONSUL_NAMESPACE', consulName, consulName),
+    partition: pick(c.partition, 'consul.partition', env, 'CONSUL_PARTITION', consulName, consulName),
+    tls,
+  });
+  return {
+    config: deepFreeze(config),
+    waitSeconds: settingOrDefault('consul.waitSeconds', c.waitSeconds, env),
+    requestTimeoutMillis: settingOrDefault('consul.requestTimeoutMillis', c.requestTimeoutMillis, env),
+    connectTimeoutMillis: settingOrDefault('consul.connectTimeoutMillis', c.connectTimeoutMillis, env),
+  };
+}
 
-  // Where: explicit address | explicit host/port | CONSUL_HTTP_ADDR | default.
+/** Where Consul is: explicit address | explicit host/port | CONSUL_HTTP_ADDR | default. */
+function consulLocation(c: ConsulOptions, env: NodeJS.ProcessEnv): { where: ParsedAddress; defaultPort?: number } {
   if (c.address !== undefined && (c.host !== undefined || c.port !== undefined)) {
     throw new TypeError(`pg-consul: option "consul.address" cannot be combined with "consul.${c.host !== undefined ? 'host' : 'port'}"`);
   }
-  let where: ParsedAddress;
-  let defaultPort: number | undefined;
   if (c.address !== undefined) {
-    where = parseConsulAddress(nonEmptyString(c.address, option('consul.address')), option('consul.address'));
-  } else if (c.host !== undefined || c.port !== undefined) {
-    where = {
-      host: c.host === undefined ? DEFAULTS.consulHost : explicitHost(c.host, option('consul.host')),
-      port: c.port === undefined ? undefined : integer(c.port, option('consul.port'), 1, 65535),
-    };
-    defaultPort = DEFAULTS.consulPort;
-  } else {
-    const fromEnv = readEnv(env, 'CONSUL_HTTP_ADDR');
-    if (fromEnv === undefined) {
-      where = { host: DEFAULTS.consulHost };
-      defaultPort = DEFAULTS.consulPort;
-    } else {
-      where = parseConsulAddress(fromEnv, envVar('CONSUL_HTTP_ADDR'));
-    }
+    return { where: parseConsulAddress(nonEmptyString(c.address, option('consul.address')), option('consul.address')) };
   }
-  const secure = pick(c.secure, 'consul.secure', env, 'CONSUL_HTTP_SSL', boolean, parseGoBool) ?? false;
-  const scheme = where.scheme === 'https' || secure ? 'https' : 'http';
-  const port = where.port ?? defaultPort ?? (scheme === 'https' ? 443 : 80);
+  if (c.host !== undefined || c.port !== undefined) {
+    const host = c.host === undefined ? DEFAULTS.consulHost : explicitHost(c.host, option('consul.host'));
+    return { where: { host, port: setting('consul.port', c.port, env) }, defaultPort: DEFAULTS.consulPort };
+  }
+  const fromEnv = readEnv(env, 'CONSUL_HTTP_ADDR');
+  if (fromEnv === undefined) return { where: { host: DEFAULTS.consulHost }, defaultPort: DEFAULTS.consulPort };
+  return { where: parseConsulAddress(fromEnv, envVar('CONSUL_HTTP_ADDR')) };
+}
 
-  const verify = pick(c.verify, 'consul.verify', env, 'CONSUL_HTTP_SSL_VERIFY', boolean, parseGoBool) ?? true;
+/** The TLS settings: verification, server name, CA, and the client certificate and key (both or neither). */
+function resolveTls(c: ConsulOptions, env: NodeJS.ProcessEnv, io: Io): ConsulConfig['tls'] {
+  const verify = settingOrDefault('consul.verify', c.verify, env);
   const servername = pick(c.tlsServerName, 'consul.tlsServerName', env, 'CONSUL_TLS_SERVER_NAME', serverName, serverName);
   const ca = resolveCa(c, env, io);
   const cert = resolvePem(c, 'cert', 'certFile', 'CONSUL_CLIENT_CERT', env, io, certificateText);
@@ -62,38 +78,5 @@ export function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): Res
   if (key !== undefined && cert === undefined) {
     throw new TypeError(`pg-consul: ${label(key.origin)} is set but no client certificate is (consul.cert, consul.certFile or CONSUL_CLIENT_CERT)`);
   }
-
-  const config: ConsulConfig = defined({
-    scheme,
-    host: where.socketPath === undefined ? (where.host ?? DEFAULTS.consulHost) : 'localhost',
-    port,
-    socketPath: where.socketPath,
-    token: resolveToken(c, env, io),
-    basicAuth: resolveBasicAuth(c, env),
-    datacenter: pick(c.datacenter, 'consul.datacenter', env, 'PGCONSUL_CONSUL_DATACENTER', consulName, consulName),
-    consistency:
-      pick(
-        c.consistency,
-        'consul.consistency',
-        env,
-        'PGCONSUL_CONSUL_CONSISTENCY',
-        (v, o) => oneOf(v, o, ['default', 'stale', 'consistent'] as const),
-        (v, o) => oneOf(v, o, ['default', 'stale', 'consistent'] as const),
-      ) ?? DEFAULTS.consistency,
-    namespace: pick(c.namespace, 'consul.namespace', env, 'CONSUL_NAMESPACE', consulName, consulName),
-    partition: pick(c.partition, 'consul.partition', env, 'CONSUL_PARTITION', consulName, consulName),
-    tls: defined({ ca, cert: cert?.text, key: key?.text, servername, rejectUnauthorized: verify }),
-  });
-
-  const waitSeconds =
-    c.waitSeconds === undefined ? DEFAULTS.waitSeconds : integer(c.waitSeconds, option('consul.waitSeconds'), 1, 600);
-  const requestTimeoutMillis =
-    c.requestTimeoutMillis === undefined
-      ? DEFAULTS.requestTimeoutMillis
-      : integer(c.requestTimeoutMillis, option('consul.requestTimeoutMillis'), 1, MAX_TIMER_MILLIS);
-  const connectTimeoutMillis =
-    c.connectTimeoutMillis === undefined
-      ? DEFAULTS.consulConnectTimeoutMillis
-      : integer(c.connectTimeoutMillis, option('consul.connectTimeoutMillis'), 0, MAX_TIMER_MILLIS);
-  return { config: deepFreeze(config), waitSeconds, requestTimeoutMillis, connectTimeoutMillis };
+  return defined({ ca, cert: cert?.text, key: key?.text, servername, rejectUnauthorized: verify });
 }
