@@ -82,13 +82,12 @@ export function resolvePem(
   io: Io,
   check: (text: string, origin: Origin, path?: string) => string,
 ): { text: string; origin: Origin } | undefined {
-  const secret = inline === 'key';
   if (c[inline] !== undefined && c[file] !== undefined) {
     throw new TypeError(`pg-consul: options "consul.${inline}" and "consul.${file}" cannot be combined`);
   }
   if (c[inline] !== undefined) {
     const origin = option(`consul.${inline}`);
-    return { text: check(nonEmptyString(c[inline], origin, secret), origin), origin };
+    return { text: check(nonEmptyString(c[inline], origin), origin), origin };
   }
   let origin: Origin;
   let path: string;
@@ -114,7 +113,7 @@ export function privateKeyText(text: string, origin: Origin, path?: string): str
 
 export function tokenText(value: unknown, origin: Origin): string {
   if (typeof value !== 'string' || !TOKEN_TEXT.test(value)) {
-    throw invalid(origin, 'must be a non-empty string of printable characters without spaces', value, true);
+    throw invalid(origin, 'must be a non-empty string of printable characters without spaces', value);
   }
   return value;
 }
@@ -151,13 +150,13 @@ export function resolveBasicAuth(c: ConsulOptions, env: NodeJS.ProcessEnv): { us
     'consul.auth',
     env,
     'CONSUL_HTTP_AUTH',
-    (value, origin) => splitAuth(nonEmptyString(value, origin, true), origin),
+    (value, origin) => splitAuth(nonEmptyString(value, origin), origin),
     (text, origin) => splitAuth(text, origin),
   );
 }
 
 export function splitAuth(text: string, origin: Origin): { username: string; password: string } {
-  if (CONTROL_CHAR.test(text)) throw invalid(origin, 'must be "user" or "user:password" without control characters', text, true);
+  if (CONTROL_CHAR.test(text)) throw invalid(origin, 'must be "user" or "user:password" without control characters', text);
   const colon = text.indexOf(':');
   return colon === -1 ? { username: text, password: '' } : { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }

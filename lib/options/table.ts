@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { MAX_TIMER_MILLIS } from './values.js';
+/** Largest delay Node timers accept (2^31 − 1 ms); longer ones fire after 1 ms. */
+export const MAX_TIMER_MILLIS = 2_147_483_647;
 
 /** What kind of value an option takes. Objects, functions and host lists have resolvers of their own. */
 export type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tags' | 'hosts' | 'object' | 'function';

@@ -1,9 +1,10 @@
 import type { ListFiles, ReadFile } from './types.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { OPTIONS } from './table.js';
+import type { OptionSpec } from './table.js';
 
-/** Largest delay Node timers accept (2^31 − 1 ms); longer ones fire after 1 ms. */
-export const MAX_TIMER_MILLIS = 2_147_483_647;
+export { MAX_TIMER_MILLIS } from './table.js';
 
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const CONSUL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -52,8 +53,22 @@ export function show(value: unknown): string {
   }
 }
 
+/** The options flagged secret in the option table, and their environment variables. */
+const SECRET_SOURCES: ReadonlySet<string> = new Set(
+  (Object.entries(OPTIONS) as Array<[string, OptionSpec]>).flatMap(([name, spec]) =>
+    spec.secret === true ? [name, ...(spec.env === undefined ? [] : [spec.env])] : [],
+  ),
+);
+
+/** Whether a value from `origin` is a secret: an option flagged secret in the table, or its variable. */
+export function isSecretOrigin(origin: Origin): boolean {
+  return SECRET_SOURCES.has(origin.name);
+}
+
+/** The TypeError for a bad value; the value is hidden when `secret` or when the table flags the origin secret. */
 export function invalid(origin: Origin, expectation: string, value: unknown, secret = false): TypeError {
-  return new TypeError(`pg-consul: ${label(origin)} ${expectation}, got ${secret ? '(value hidden)' : show(value)}`);
+  const hidden = secret || isSecretOrigin(origin);
+  return new TypeError(`pg-consul: ${label(origin)} ${expectation}, got ${hidden ? '(value hidden)' : show(value)}`);
 }
 
 export function fileError(origin: Origin, path: string, err: unknown): TypeError {
