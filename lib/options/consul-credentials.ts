@@ -1,5 +1,7 @@
+import { OPTIONS } from './table.js';
 import type { ConsulOptions, ListFiles, ReadFile } from './types.js';
-import { CONSUL_NAME, CONTROL_CHAR, PEM_CERTIFICATE, PEM_PRIVATE_KEY, TOKEN_TEXT, envVar, fileError, invalid, label, nonEmptyString, option, pick, readEnv } from './values.js';
+import { customSetting } from './settings.js';
+import { CONSUL_NAME, CONTROL_CHAR, PEM_CERTIFICATE, PEM_PRIVATE_KEY, TOKEN_TEXT, envVar, fileError, invalid, label, nonEmptyString, option, readEnv } from './values.js';
 import type { Origin } from './values.js';
 
 // ---------------------------------------------------------------------------------------
@@ -60,13 +62,13 @@ export function resolveCa(c: ConsulOptions, env: NodeJS.ProcessEnv, io: Io): str
     const origin = option('consul.caPath');
     return caDirectory(nonEmptyString(c.caPath, origin), origin, io);
   }
-  const caFile = readEnv(env, 'CONSUL_CACERT');
+  const caFile = readEnv(env, OPTIONS['consul.caFile'].env);
   if (caFile !== undefined) {
-    const origin = envVar('CONSUL_CACERT');
+    const origin = envVar(OPTIONS['consul.caFile'].env);
     return certificateText(readText(caFile, origin, io), origin, caFile);
   }
-  const caPath = readEnv(env, 'CONSUL_CAPATH');
-  return caPath === undefined ? undefined : caDirectory(caPath, envVar('CONSUL_CAPATH'), io);
+  const caPath = readEnv(env, OPTIONS['consul.caPath'].env);
+  return caPath === undefined ? undefined : caDirectory(caPath, envVar(OPTIONS['consul.caPath'].env), io);
 }
 
 /**
@@ -125,10 +127,10 @@ export function tokenText(value: unknown, origin: Origin): string {
  */
 export function resolveToken(c: ConsulOptions, env: NodeJS.ProcessEnv, io: Io): string | undefined {
   const explicit = c.token !== undefined || c.tokenFile !== undefined;
-  const fileOrigin = explicit ? option('consul.tokenFile') : envVar('CONSUL_HTTP_TOKEN_FILE');
-  const tokenOrigin = explicit ? option('consul.token') : envVar('CONSUL_HTTP_TOKEN');
-  const file = explicit ? c.tokenFile : readEnv(env, 'CONSUL_HTTP_TOKEN_FILE');
-  const token = explicit ? c.token : readEnv(env, 'CONSUL_HTTP_TOKEN');
+  const fileOrigin = explicit ? option('consul.tokenFile') : envVar(OPTIONS['consul.tokenFile'].env);
+  const tokenOrigin = explicit ? option('consul.token') : envVar(OPTIONS['consul.token'].env);
+  const file = explicit ? c.tokenFile : readEnv(env, OPTIONS['consul.tokenFile'].env);
+  const token = explicit ? c.token : readEnv(env, OPTIONS['consul.token'].env);
   if (file !== undefined) {
     const path = nonEmptyString(file, fileOrigin);
     const content = readText(path, fileOrigin, io).trim();
@@ -145,11 +147,10 @@ export function resolveToken(c: ConsulOptions, env: NodeJS.ProcessEnv, io: Io): 
 }
 
 export function resolveBasicAuth(c: ConsulOptions, env: NodeJS.ProcessEnv): { username: string; password: string } | undefined {
-  return pick(
-    c.auth,
+  return customSetting(
     'consul.auth',
+    c.auth,
     env,
-    'CONSUL_HTTP_AUTH',
     (value, origin) => splitAuth(nonEmptyString(value, origin), origin),
     (text, origin) => splitAuth(text, origin),
   );

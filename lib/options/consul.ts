@@ -1,3 +1,4 @@
+import { OPTIONS } from './table.js';
 import type { ConsulConfig } from '../discovery/consul-config.js';
 import { assertKnownKeys } from '../option-keys.js';
 import { explicitHost, parseConsulAddress, serverName } from './consul-address.js';
@@ -5,9 +6,9 @@ import type { ParsedAddress } from './consul-address.js';
 import { certificateText, consulName, privateKeyText, resolveBasicAuth, resolveCa, resolvePem, resolveToken } from './consul-credentials.js';
 import type { Io } from './consul-credentials.js';
 import { DEFAULTS } from './core.js';
-import { keysAt, setting, settingOrDefault } from './settings.js';
+import { customSetting, keysAt, setting, settingOrDefault } from './settings.js';
 import type { ConsulOptions } from './types.js';
-import { deepFreeze, defined, envVar, invalid, isObject, label, nonEmptyString, option, pick, readEnv } from './values.js';
+import { deepFreeze, defined, envVar, invalid, isObject, label, nonEmptyString, option, readEnv } from './values.js';
 
 
 /** The keys of the `consul` option (the option table's `consul.*` rows). */
@@ -34,10 +35,10 @@ export function resolveConsul(raw: unknown, env: NodeJS.ProcessEnv, io: Io): Res
     socketPath: where.socketPath,
     token: resolveToken(c, env, io),
     basicAuth: resolveBasicAuth(c, env),
-    datacenter: pick(c.datacenter, 'consul.datacenter', env, 'PGCONSUL_CONSUL_DATACENTER', consulName, consulName),
+    datacenter: customSetting('consul.datacenter', c.datacenter, env, consulName),
     consistency: settingOrDefault('consul.consistency', c.consistency, env),
-    namespace: pick(c.namespace, 'consul.namespace', env, 'CONSUL_NAMESPACE', consulName, consulName),
-    partition: pick(c.partition, 'consul.partition', env, 'CONSUL_PARTITION', consulName, consulName),
+    namespace: customSetting('consul.namespace', c.namespace, env, consulName),
+    partition: customSetting('consul.partition', c.partition, env, consulName),
     tls,
   });
   return {
@@ -60,18 +61,18 @@ function consulLocation(c: ConsulOptions, env: NodeJS.ProcessEnv): { where: Pars
     const host = c.host === undefined ? DEFAULTS.consulHost : explicitHost(c.host, option('consul.host'));
     return { where: { host, port: setting('consul.port', c.port, env) }, defaultPort: DEFAULTS.consulPort };
   }
-  const fromEnv = readEnv(env, 'CONSUL_HTTP_ADDR');
+  const fromEnv = readEnv(env, OPTIONS['consul.address'].env);
   if (fromEnv === undefined) return { where: { host: DEFAULTS.consulHost }, defaultPort: DEFAULTS.consulPort };
-  return { where: parseConsulAddress(fromEnv, envVar('CONSUL_HTTP_ADDR')) };
+  return { where: parseConsulAddress(fromEnv, envVar(OPTIONS['consul.address'].env)) };
 }
 
 /** The TLS settings: verification, server name, CA, and the client certificate and key (both or neither). */
 function resolveTls(c: ConsulOptions, env: NodeJS.ProcessEnv, io: Io): ConsulConfig['tls'] {
   const verify = settingOrDefault('consul.verify', c.verify, env);
-  const servername = pick(c.tlsServerName, 'consul.tlsServerName', env, 'CONSUL_TLS_SERVER_NAME', serverName, serverName);
+  const servername = customSetting('consul.tlsServerName', c.tlsServerName, env, serverName);
   const ca = resolveCa(c, env, io);
-  const cert = resolvePem(c, 'cert', 'certFile', 'CONSUL_CLIENT_CERT', env, io, certificateText);
-  const key = resolvePem(c, 'key', 'keyFile', 'CONSUL_CLIENT_KEY', env, io, privateKeyText);
+  const cert = resolvePem(c, 'cert', 'certFile', OPTIONS['consul.certFile'].env, env, io, certificateText);
+  const key = resolvePem(c, 'key', 'keyFile', OPTIONS['consul.keyFile'].env, env, io, privateKeyText);
   if (cert !== undefined && key === undefined) {
     throw new TypeError(`pg-consul: ${label(cert.origin)} is set but no client key is (consul.key, consul.keyFile or CONSUL_CLIENT_KEY)`);
   }

@@ -1,3 +1,4 @@
+import { OPTIONS } from './table.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { assertKnownKeys, PG_OPTION_KEYS } from '../option-keys.js';
@@ -5,8 +6,8 @@ import { resolvePgOptions } from './connection-string.js';
 import { resolveConsul } from './consul.js';
 import { STATIC_SERVICE } from './discovery.js';
 import type { ListFiles, PoolOptions, ReadFile, ResolvedOptions } from './types.js';
-import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
-import { SERVICE_NAME, defaultListFiles, defaultReadFile, invalid, isObject, label, option, originOf, pick, readEnv, show } from './values.js';
+import { customSetting, defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { SERVICE_NAME, defaultListFiles, defaultReadFile, invalid, isObject, label, option, originOf, readEnv, show } from './values.js';
 import type { Origin } from './values.js';
 
 /** Default values of every setting (from the option table, lib/options/table.ts). */
@@ -92,8 +93,8 @@ export function resolveOptions(
   const logger = createLogger(own['logger'] as Logger | undefined);
 
   // A static host list needs no Consul: no service, and Consul's environment is not read.
-  const staticHosts = own['hosts'] !== undefined || readEnv(env, 'PGCONSUL_HOSTS') !== undefined;
-  const service = pick(own['service'], 'service', env, 'PGCONSUL_SERVICE', serviceName, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
+  const staticHosts = own['hosts'] !== undefined || readEnv(env, OPTIONS.hosts.env) !== undefined;
+  const service = customSetting('service', own['service'], env, serviceName) ?? (staticHosts ? STATIC_SERVICE : undefined);
   if (service === undefined) {
     throw new TypeError('pg-consul: option "service" is required (or set the environment variable PGCONSUL_SERVICE)');
   }
@@ -123,8 +124,8 @@ function resolveTags(own: Record<string, unknown>, env: NodeJS.ProcessEnv): { pr
   const shared = replicaTags.find((tag) => primaryTags.includes(tag));
   if (shared !== undefined) {
     // Name the setting the caller gave; when both were given, the replica tags.
-    const replicaOrigin = originOf(own['replicaTags'], 'replicaTags', env, 'PGCONSUL_REPLICA_TAGS');
-    const origin = replicaOrigin ?? originOf(own['primaryTags'], 'primaryTags', env, 'PGCONSUL_PRIMARY_TAGS') ?? option('replicaTags');
+    const replicaOrigin = originOf(own['replicaTags'], 'replicaTags', env, OPTIONS.replicaTags.env);
+    const origin = replicaOrigin ?? originOf(own['primaryTags'], 'primaryTags', env, OPTIONS.primaryTags.env) ?? option('replicaTags');
     throw new TypeError(`pg-consul: ${label(origin)} must not share tags with the other role, got ${show(shared)} in both`);
   }
   return { primaryTags: Object.freeze([...primaryTags]), replicaTags: Object.freeze([...replicaTags]) };

@@ -2,11 +2,11 @@ import { parseHostEntry } from '../discovery/host-list.js';
 import type { StaticHost } from '../discovery/host-list.js';
 import { assertKnownKeys } from '../option-keys.js';
 import type { ReplicaTieBreak } from '../topology/select.js';
-import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { customSetting, defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
 import { OPTIONS } from './table.js';
 import { consulName } from './consul-credentials.js';
 import type { PoolOptions } from './types.js';
-import { invalid, isObject, label, option, originOf, pick } from './values.js';
+import { invalid, isObject, label, option, originOf } from './values.js';
 import type { Origin } from './values.js';
 
 // ---------------------------------------------------------------------------------------
@@ -171,10 +171,10 @@ export function resolveDiscoveryOptions(options: PoolOptions | undefined, servic
   const o = (options ?? {}) as Record<string, unknown>;
   const named = isObject(o['discovery']) ? undefined : o['discovery'];
   const explicitMode = setting('discovery', named, env);
-  const modeOrigin = originOf(named, 'discovery', env, 'PGCONSUL_DISCOVERY') ?? option('discovery');
-  const hosts = pick(o['hosts'], 'hosts', env, 'PGCONSUL_HOSTS', hostList, hostList);
+  const modeOrigin = originOf(named, 'discovery', env, OPTIONS.discovery.env) ?? option('discovery');
+  const hosts = customSetting('hosts', o['hosts'], env, hostList);
   const pq = knownKeys(o['preparedQuery'], 'preparedQuery', PREPARED_QUERY_KEYS);
-  const pqName = pick(pq?.['name'], 'preparedQuery.name', env, 'PGCONSUL_PREPARED_QUERY', consulName, consulName);
+  const pqName = customSetting('preparedQuery.name', pq?.['name'], env, consulName);
   const mode: DiscoveryMode = explicitMode ?? (hosts !== undefined ? 'static' : pq !== undefined ? 'prepared-query' : DISCOVERY_DEFAULTS.mode);
   checkModeCombination(mode, modeOrigin, { hosts, consul: o['consul'], pq, pqName });
   const patroniRaw = knownKeys(o['patroni'], 'patroni', PATRONI_KEYS);
@@ -183,7 +183,7 @@ export function resolveDiscoveryOptions(options: PoolOptions | undefined, servic
   }
   const patroni = resolvePatroni(patroniRaw, service, env);
   const consulRaw = isObject(o['consul']) ? o['consul'] : undefined;
-  const near = pick(consulRaw?.['near'], 'consul.near', env, 'PGCONSUL_CONSUL_NEAR', nearNode, nearNode);
+  const near = customSetting('consul.near', consulRaw?.['near'], env, nearNode);
   const probeRaw = knownKeys(o['probe'], 'probe', PROBE_KEYS);
   const probe = Object.freeze({
     intervalMillis: settingOrDefault('probe.intervalMillis', probeRaw?.['intervalMillis'], env),
@@ -222,9 +222,9 @@ function checkModeCombination(
 /** Patroni's KV location (namespace, scope — default the service) and the promotion check. */
 function resolvePatroni(raw: Record<string, unknown> | undefined, service: string, env: NodeJS.ProcessEnv): ResolvedDiscovery['patroni'] {
   const namespace =
-    pick(raw?.['namespace'], 'patroni.namespace', env, 'PGCONSUL_PATRONI_NAMESPACE', patroniNamespace, patroniNamespace) ??
+    customSetting('patroni.namespace', raw?.['namespace'], env, patroniNamespace) ??
     DISCOVERY_DEFAULTS.patroniNamespace;
-  const scope = pick(raw?.['scope'], 'patroni.scope', env, 'PGCONSUL_PATRONI_SCOPE', consulName, consulName) ?? service;
+  const scope = customSetting('patroni.scope', raw?.['scope'], env, consulName) ?? service;
   const confirmPromotion = settingOrDefault('patroni.confirmPromotion', raw?.['confirmPromotion'], env);
   return Object.freeze({ namespace, scope, confirmPromotion });
 }

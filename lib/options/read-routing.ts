@@ -1,8 +1,8 @@
 import { assertKnownKeys } from '../option-keys.js';
 import type { LagLimit } from '../routing/lag.js';
 import type { PoolOptions } from './types.js';
-import { defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
-import { defined, invalid, isObject, option, pick } from './values.js';
+import { customSetting, defaultOf, keysAt, setting, settingOrDefault } from './settings.js';
+import { defined, invalid, isObject, option } from './values.js';
 import type { Origin } from './values.js';
 
 // ---------------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ export function resolveReadRoutingOptions(options: PoolOptions | undefined, env:
     maxReplicaLag = defined({ bytes, seconds });
   } else {
     const bytes = setting('maxReplicaLag.bytes', undefined, env);
-    const seconds = pick(undefined, 'maxReplicaLag.seconds', env, 'PGCONSUL_MAX_REPLICA_LAG_SECONDS', lagSeconds, envLagSeconds);
+    const seconds = customSetting('maxReplicaLag.seconds', undefined, env, lagSeconds, envLagSeconds);
     if (bytes !== undefined || seconds !== undefined) maxReplicaLag = defined({ bytes, seconds });
   }
   const lagCheckIntervalMillis = settingOrDefault('lagCheckIntervalMillis', o['lagCheckIntervalMillis'], env);

@@ -105,3 +105,25 @@ export function keysAt(parent?: string): readonly string[] {
 export const SECRET_OPTIONS: readonly OptionName[] = Object.freeze(
   (Object.keys(OPTIONS) as OptionName[]).filter((n) => (OPTIONS[n] as OptionSpec).secret === true),
 );
+
+/**
+ * An option with a parser of its own (names, host lists, paths…): its value from the explicit
+ * option or, when that is undefined, from the environment variable of its row.
+ *
+ * @param name the option
+ * @param raw the explicit value, or undefined
+ * @param env the environment
+ * @param parse validates an explicit value
+ * @param parseEnv validates the variable's text, default `parse`
+ * @returns the validated value, or undefined when neither is set
+ * @throws TypeError naming the option or the environment variable
+ */
+export function customSetting<T>(
+  name: OptionName,
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  parse: (value: unknown, origin: Origin) => T,
+  parseEnv: (text: string, origin: Origin) => T = parse,
+): T | undefined {
+  return pick(raw, name, env, (OPTIONS[name] as OptionSpec).env, parse, parseEnv);
+}
