@@ -1,3 +1,9 @@
+/**
+ * The pg options of a pool: pg-consul's keys removed, `host`/`port` rejected, and a
+ * `connectionString` expanded into its fields (its host and port dropped, since nodes come from Consul).
+ *
+ * @module
+ */
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type pg from 'pg';
 import type { Logger } from '../log.js';

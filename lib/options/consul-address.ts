@@ -1,3 +1,9 @@
+/**
+ * Consul agent addresses: `CONSUL_HTTP_ADDR` syntax (`host:port`, `[v6]:port`, `http(s)://`,
+ * `unix://`), explicit hosts and the TLS server name, parsed as Consul's Go client does.
+ *
+ * @module
+ */
 import { HOST_NAME, invalid, nonEmptyString } from './values.js';
 import type { Origin } from './values.js';
 import { isIP, isIPv6 } from 'node:net';

@@ -1,3 +1,9 @@
+/**
+ * Consul credentials and TLS material: the ACL token (and token file), basic auth, the CA
+ * bundle or directory, and the client certificate and key — from options, else their environment variables.
+ *
+ * @module
+ */
 import { OPTIONS } from './table.js';
 import type { ConsulOptions, ListFiles, ReadFile } from './types.js';
 import { customSetting } from './settings.js';

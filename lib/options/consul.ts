@@ -1,3 +1,9 @@
+/**
+ * The `consul` option resolved: where Consul is, its TLS settings and credentials, and the
+ * request timings, as one frozen `ConsulConfig`.
+ *
+ * @module
+ */
 import { OPTIONS } from './table.js';
 import type { ConsulConfig } from '../discovery/consul-config.js';
 import { assertKnownKeys } from '../option-keys.js';

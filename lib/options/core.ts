@@ -1,3 +1,9 @@
+/**
+ * `resolveOptions`: the core settings (service, Consul, failover budget, tags, read fallback,
+ * retry delays, logger, pg options) from explicit options, env variables and the option table's defaults.
+ *
+ * @module
+ */
 import { OPTIONS } from './table.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';

@@ -1,3 +1,9 @@
+/**
+ * Discovery modes (issues 5 and 7): which source follows the cluster, and its settings
+ * (`discovery`, `hosts`, `patroni.*`, `preparedQuery.*`, `probe.*`, `consul.near`).
+ *
+ * @module
+ */
 import { parseHostEntry } from '../discovery/host-list.js';
 import type { StaticHost } from '../discovery/host-list.js';
 import { assertKnownKeys } from '../option-keys.js';

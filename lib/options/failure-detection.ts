@@ -1,3 +1,8 @@
+/**
+ * Failure-detection settings (issue 12): connect bound, dead-peer probe, `end()` bound — all rows of the option table.
+ *
+ * @module
+ */
 import type { PoolOptions } from './types.js';
 import { defaultOf, settingOrDefault } from './settings.js';
 

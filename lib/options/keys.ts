@@ -1,3 +1,8 @@
+/**
+ * pg-consul's own option keys per level, derived from the option table.
+ *
+ * @module
+ */
 import { keysAt } from './settings.js';
 
 /**

@@ -1,3 +1,8 @@
+/**
+ * Read-routing settings (issue 5): the replica lag limit and its monitor, and auto read routing.
+ *
+ * @module
+ */
 import { assertKnownKeys } from '../option-keys.js';
 import type { LagLimit } from '../routing/lag.js';
 import type { PoolOptions } from './types.js';

@@ -1,3 +1,8 @@
+/**
+ * The public option types: `PoolOptions`, `ConsulOptions`, `ResolvedOptions` and the file readers.
+ *
+ * @module
+ */
 import type pg from 'pg';
 import type { ConsulConfig } from '../discovery/consul-config.js';
 import type { DiscoverySource } from '../discovery/discovery-source.js';

@@ -1,3 +1,10 @@
+/**
+ * Value parsers and error wording shared by the per-source resolvers: where a value came from
+ * (option or environment variable), the TypeError naming it (secret values hidden, per the option
+ * table), and the per-type parsers (integers, Go booleans, enums, tag lists).
+ *
+ * @module
+ */
 import type { ListFiles, ReadFile } from './types.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
