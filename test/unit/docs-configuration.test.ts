@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PG_OPTION_KEYS } from '../../lib/option-keys.js';
 import { DEFAULTS, DISCOVERY_DEFAULTS, OPTION_KEYS, READ_ROUTING_DEFAULTS } from '../../lib/options.js';
+import { OPTIONS } from '../../lib/options/table.js';
+import type { OptionSpec } from '../../lib/options/table.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const doc = readFileSync(join(root, 'docs', 'configuration.md'), 'utf8');
@@ -17,6 +19,7 @@ interface Row {
   readonly option: string;
   readonly env: string;
   readonly defaults: string;
+  readonly meaning: string;
 }
 
 /** The rows of every table whose header is `| option | env | default | meaning |`. */
@@ -30,7 +33,7 @@ function optionRows(markdown: string): Row[] {
       const cells = line.split(' | ').map((c) => c.replace(/^\| |\s\|$/g, ''));
       const option = /^`([A-Za-z.]+)`$/.exec(cells[0] ?? '')?.[1];
       assert.ok(option !== undefined, `first cell must be one backticked option: ${line}`);
-      rows.push({ option, env: cells[1] ?? '', defaults: cells[2] ?? '' });
+      rows.push({ option, env: cells[1] ?? '', defaults: cells[2] ?? '', meaning: cells.slice(3).join(' | ') });
     }
   }
   return rows;
@@ -103,6 +106,23 @@ describe('docs/configuration.md against lib/options.ts', () => {
       }
     }
   });
+
+  it('has exactly the rows of the option table, in any order', () => {
+    assert.deepEqual(rows.map((r) => r.option).sort(), Object.keys(OPTIONS).sort());
+  });
+
+  for (const [name, spec] of Object.entries(OPTIONS) as Array<[string, OptionSpec]>) {
+    it(`row ${name} matches the option table: doc line, env variable, default, secret`, () => {
+      const row = rows.find((r) => r.option === name);
+      assert.ok(row, `a row for ${name}`);
+      assert.equal(row.meaning, spec.doc);
+      if (spec.env === undefined) assert.equal(row.env.match(ENV_NAME), null, `${name} reads no variable`);
+      else assert.ok(row.env.startsWith(`\`${spec.env}\``), `${name}: env cell ${JSON.stringify(row.env)} starts with ${spec.env}`);
+      const parts = spec.default === undefined ? [] : Array.isArray(spec.default) ? spec.default : [spec.default];
+      for (const part of parts) assert.ok(row.defaults.includes(`\`${String(part)}\``), `${name}: default cell shows \`${String(part)}\``);
+      assert.equal(spec.secret === true, /\bSecret\./.test(row.meaning), `${name}: secret in the table iff "Secret." in the docs`);
+    });
+  }
 
   it('lists every pg option the unknown-key check accepts', () => {
     const pgSection = doc.slice(doc.indexOf('## pg options'));

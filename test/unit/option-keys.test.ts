@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { assertKnownKeys, closestKey, PG_OPTION_KEYS, unknownOptionError } from '../../lib/option-keys.js';
 import { OPTION_KEYS, resolveDiscoveryOptions, resolveOptions, resolveReadRoutingOptions } from '../../lib/options.js';
-import type { PoolOptions } from '../../lib/options.js';
+import type { ConsulOptions, PoolOptions } from '../../lib/options.js';
 
 const require = createRequire(import.meta.url);
 
@@ -114,5 +114,25 @@ describe('options: unknown keys are TypeErrors at construction', () => {
     assert.throws(() => resolveOptions({ ...base, passwrod: 's3cr3t-value' } as unknown as PoolOptions, {}), (err: unknown) =>
       err instanceof TypeError && /did you mean "password"/.test(err.message) && !err.message.includes('s3cr3t'),
     );
+  });
+});
+
+describe('option-keys: the option table against the typings', () => {
+  it('has a row for every key of ConsulOptions and PoolOptions (a compile error when the typings grow)', () => {
+    const consul: Record<keyof ConsulOptions, true> = {
+      host: true, port: true, address: true, secure: true, token: true, tokenFile: true, auth: true, datacenter: true,
+      consistency: true, ca: true, caFile: true, caPath: true, cert: true, certFile: true, key: true, keyFile: true,
+      tlsServerName: true, verify: true, namespace: true, partition: true, near: true, waitSeconds: true,
+      requestTimeoutMillis: true, connectTimeoutMillis: true,
+    };
+    assert.deepEqual([...OPTION_KEYS.consul].sort(), Object.keys(consul).sort());
+    const own: Record<Exclude<keyof PoolOptions, keyof pg.PoolConfig>, true> = {
+      service: true, consul: true, failoverTimeoutMillis: true, primaryTags: true, replicaTags: true, readFallback: true,
+      retryInitialDelayMillis: true, retryMaxDelayMillis: true, discoveryMinIntervalMillis: true, logger: true,
+      discovery: true, patroni: true, preparedQuery: true, hosts: true, probe: true, maxReplicaLag: true,
+      lagCheckIntervalMillis: true, autoReadRouting: true, deadPeerAfterMillis: true, deadPeerTimeoutMillis: true,
+      endTimeoutMillis: true, connectTimeoutMillis: true,
+    };
+    assert.deepEqual([...OPTION_KEYS.top].sort(), Object.keys(own).sort());
   });
 });
