@@ -5,6 +5,7 @@
  * @module
  */
 import type { EventEmitter } from 'node:events';
+import { publishEvent } from './diagnostics.js';
 import type { PoolEvents } from './events.js';
 import type { Logger } from './log.js';
 import type { NodePool } from './pooling/node-pool.js';
@@ -60,13 +61,15 @@ export class EventRouter {
   }
 
   /**
-   * Emits on the Pool and on the view of `role` (when given), only where a listener exists.
-   * Returns whether anyone listened.
+   * Emits on the Pool and on the view of `role` (when given), only where a listener exists,
+   * and publishes `topology` / `failover` / `retry` on their diagnostics channels (see
+   * lib/diagnostics.ts). Returns whether anyone listened (on the emitters).
    * @param role the view, or undefined for the Pool alone
    * @param event the event
    * @param args its arguments
    */
   emit<K extends keyof PoolEvents>(role: 'primary' | 'replica' | undefined, event: K, args: unknown[]): boolean {
+    publishEvent(event, args[0]);
     let delivered = false;
     const targets = role ? [this.#emitters[role], this.#emitters.pool] : [this.#emitters.pool];
     for (const target of targets) {

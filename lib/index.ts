@@ -22,6 +22,8 @@ export type { ReadFallback } from './topology/select.js';
 export type { DiscoverySource, DiscoveryListener } from './discovery/discovery-source.js';
 export { DISCOVERY_REQUEST_CHANNEL } from './discovery/request-budget.js';
 export type { DiscoveryRequestMessage } from './discovery/request-budget.js';
+export { TOPOLOGY_CHANNEL, FAILOVER_CHANNEL, RETRY_CHANNEL, QUERY_CHANNEL } from './diagnostics.js';
+export type { TopologyChannelMessage, TopologySummary, FailoverChannelMessage, RetryChannelMessage, QueryChannelMessage } from './diagnostics.js';
 export type { IndexProgress, PacingReason } from './discovery/request-pacing.js';
 export {
   PgConsulError,

@@ -3,13 +3,16 @@
  *
  * pg-consul never prints anything unless asked: by default every message goes through
  * `util.debuglog('pg-consul')`, which writes to stderr only when the process was started
- * with `NODE_DEBUG=pg-consul`. Pass your own {@link Logger} (option `logger`) to route
- * messages elsewhere. Whatever the destination, the message and every field go through
+ * with `NODE_DEBUG=pg-consul`, and through the `debug` package's namespaces
+ * `pg-consul:<area>` (`DEBUG=pg-consul:*`, or e.g. `DEBUG=pg-consul:discovery`; the areas
+ * are {@link LogArea}). Pass your own {@link Logger} (option `logger`) to route messages
+ * elsewhere. Whatever the destination, the message and every field go through
  * `redact` first, and a logger that throws never breaks the caller.
  *
  * @example
  * ```ts
  * // NODE_DEBUG=pg-consul node app.js      → messages on stderr
+ * // DEBUG=pg-consul:* node app.js         → the same, per area (pg-consul:discovery…)
  * const pool = new Pool({ service: 'pglab', logger: (level, message, fields) => {
  *   myLogger[level]({ ...fields }, message);   // fields are already redacted
  * } });
@@ -17,6 +20,8 @@
  * @module
  */
 import { debuglog, inspect } from 'node:util';
+import createDebug from 'debug';
+import type { Debugger } from 'debug';
 
 /** Severity of a log message. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -179,19 +184,75 @@ export function formatLogLine(level: LogLevel, message: string, fields?: Record<
   return `${head} ${inspect(fields, { depth: MAX_DEPTH, breakLength: Infinity, compact: true })}`;
 }
 
-const debug = debuglog('pg-consul');
+/**
+ * The part of pg-consul a log line comes from; the default sink writes it to the `debug`
+ * namespace `pg-consul:<area>`.
+ */
+export type LogArea = 'discovery' | 'topology' | 'retry' | 'lag' | 'session' | 'pool';
 
-/** Writes through `util.debuglog('pg-consul')`, doing the redaction work only when enabled. */
-const debugLogger: Logger = (level, message, fields) => {
-  if (!debug.enabled) return;
-  debug('%s', formatLogLine(level, redactString(message), fields === undefined ? undefined : (redact(fields) as Record<string, unknown>)));
+/** Message patterns of each area, tried in order (discovery sources are recognized by their `source` field first). */
+const AREA_OF_MESSAGE: ReadonlyArray<readonly [LogArea, RegExp]> = [
+  ['pool', /listener threw|^idle client|connectionString|^end\(\)/],
+  ['retry', /^retrying\b/],
+  ['lag', /\blag monitor\b/],
+  ['session', /^session\b/],
+  ['discovery', /discovery|consul|patroni kv/i],
+  ['topology', /topology|primary|unreachable|dead-peer|leader|promotion/i],
+];
+
+/**
+ * Returns the area of a log line: `discovery` for every line of a discovery source (they
+ * carry a `source` field), else the first area whose message pattern matches, else `pool`.
+ * Pure: the call sites stay as they are.
+ *
+ * @example
+ * ```ts
+ * logArea('retrying', { role: 'primary' });                  // 'retry'
+ * logArea('writes moved to a new primary', {});              // 'topology'
+ * logArea('Consul health discovery recovered', { source: 'consul-health' }); // 'discovery'
+ * ```
+ * @param message the log message
+ * @param fields its fields
+ */
+export function logArea(message: string, fields?: Record<string, unknown>): LogArea {
+  if (fields !== undefined && typeof fields['source'] === 'string') return 'discovery';
+  for (const [area, pattern] of AREA_OF_MESSAGE) if (pattern.test(message)) return area;
+  return 'pool';
+}
+
+const nodeDebug = debuglog('pg-consul');
+const namespaces = new Map<LogArea, Debugger>();
+
+function namespaceOf(area: LogArea): Debugger {
+  let ns = namespaces.get(area);
+  if (ns === undefined) {
+    ns = createDebug(`pg-consul:${area}`);
+    namespaces.set(area, ns);
+  }
+  return ns;
+}
+
+/**
+ * Writes through `util.debuglog('pg-consul')` and the `debug` namespace of the line's area,
+ * doing the redaction work only when one of them is enabled.
+ */
+const defaultLogger: Logger = (level, message, fields) => {
+  const ns = namespaceOf(logArea(message, fields));
+  const toNode = nodeDebug.enabled;
+  const toDebug = ns.enabled;
+  if (!toNode && !toDebug) return;
+  const line = formatLogLine(level, redactString(message), fields === undefined ? undefined : (redact(fields) as Record<string, unknown>));
+  if (toNode) nodeDebug('%s', line);
+  if (toDebug) ns('%s', line);
 };
 
 /**
  * Returns the logger pg-consul uses internally.
  *
- * - Without `custom`: messages of every level go to `util.debuglog('pg-consul')`, so they
- *   appear on stderr only with `NODE_DEBUG=pg-consul` (a library must not print unasked).
+ * - Without `custom`: messages of every level go to `util.debuglog('pg-consul')` and to the
+ *   `debug` namespace `pg-consul:<area>` ({@link logArea}), so they appear on stderr only
+ *   with `NODE_DEBUG=pg-consul` or a matching `DEBUG` (a library must not print unasked).
+ *   Redacted like a custom logger's input.
  * - With `custom`: every message goes to it, with the message passed through
  *   {@link redactString} and the fields through {@link redact}. If `custom` throws or returns
  *   a promise that rejects, the error is swallowed: logging never breaks pg-consul.
@@ -204,7 +265,7 @@ const debugLogger: Logger = (level, message, fields) => {
  * ```
  */
 export function createLogger(custom?: Logger): Logger {
-  if (custom === undefined) return debugLogger;
+  if (custom === undefined) return defaultLogger;
   return (level, message, fields) => {
     try {
       const safeFields = fields === undefined ? undefined : (redact(fields) as Record<string, unknown>);

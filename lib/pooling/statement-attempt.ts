@@ -3,6 +3,7 @@ import { PoolEndedError } from '../errors.js';
 import { AttemptFailure, retryLoop } from '../retry/run-with-retry.js';
 import type { RetryDeps } from '../retry/run-with-retry.js';
 import type { DiscoveredNode } from '../topology/node.js';
+import { publishQuery, queryChannel } from '../diagnostics.js';
 import { connectionLost } from './node-pool.js';
 
 /** Where a client comes from: a node pool (pg.Pool.connect's callback form). */
@@ -128,7 +129,8 @@ export function runStatementWithRetry<R extends pg.QueryResultRow>(
   if (deps.isEnding()) return Promise.reject(new PoolEndedError());
   const start = deps.now();
   const { node, role } = deps.select();
-  if (node === undefined) return retryLoop(deps, intent, attemptOf<R>(pools, text, values), start, undefined, undefined);
+  if (node === undefined) return retryLoop(deps, intent, attemptOf<R>(intent, pools, text, values, 0), start, undefined, undefined);
+  if (queryChannel.hasSubscribers) publishQuery(intent, role, node, 1);
   return new Promise((resolve, reject) => {
     // Made by a function, not as `const fail = () => …`: tsx/esbuild (keepNames) would name
     // that arrow with Object.defineProperty on every statement, in the benchmarks only.
@@ -137,9 +139,14 @@ export function runStatementWithRetry<R extends pg.QueryResultRow>(
   });
 }
 
-/** {@link runStatementOn} on the node pool `pools` gives for each attempt of the retry loop. */
-function attemptOf<R extends pg.QueryResultRow>(pools: NodePools, text: Statement, values: unknown[] | undefined) {
-  return (node: DiscoveredNode, role: 'primary' | 'replica'): Promise<pg.QueryResult<R>> => runStatementOn<R>(pools(node, role), text, values);
+/** {@link runStatementOn} on the node pool `pools` gives for each attempt of the retry loop (`made` attempts were made before it). */
+function attemptOf<R extends pg.QueryResultRow>(intent: 'primary' | 'replica', pools: NodePools, text: Statement, values: unknown[] | undefined, made: number) {
+  let attempt = made;
+  return (node: DiscoveredNode, role: 'primary' | 'replica'): Promise<pg.QueryResult<R>> => {
+    attempt++;
+    if (queryChannel.hasSubscribers) publishQuery(intent, role, node, attempt);
+    return runStatementOn<R>(pools(node, role), text, values);
+  };
 }
 
 /** What settles the statement's promise when the inline first attempt fails: the retry loop, taking over from it. */
@@ -156,6 +163,6 @@ function retryAfter<R extends pg.QueryResultRow>(
   reject: (err: unknown) => void,
 ): (thrown: AttemptFailure) => void {
   return (thrown) => {
-    retryLoop(deps, intent, attemptOf<R>(pools, text, values), start, { node, role, thrown }, undefined).then(resolve, reject);
+    retryLoop(deps, intent, attemptOf<R>(intent, pools, text, values, 1), start, { node, role, thrown }, undefined).then(resolve, reject);
   };
 }

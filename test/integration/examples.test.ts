@@ -24,6 +24,8 @@ const EXPECTED: Readonly<Record<string, RegExp>> = {
   'query-helpers.ts': /alice has id \d+ and balance 100/,
   'transactions.ts': /transfer .*: alice → bob/,
   'demo.ts': /done: nothing left running/,
+  // EXAMPLE_ROUNDS=3: three statements on each path, no failover, a topology age.
+  'otel-metrics.ts': /^(?=[\s\S]*^pgconsul\.queries\{role=primary,intent=primary\} 3$)(?=[\s\S]*^pgconsul\.queries\{role=replica,intent=replica\} 3$)(?=[\s\S]*^pgconsul\.failovers 0$)(?=[\s\S]*^pgconsul\.topology\.age \d+\.\d{3}$)/m,
 };
 
 describe('examples (integration: real PostgreSQL + Consul double; demo.ts: real Patroni)', function () {

@@ -256,7 +256,8 @@ describe('log', () => {
 
     it('by default writes every level to stderr only with NODE_DEBUG=pg-consul, redacted', async function () {
       this.timeout(30_000);
-      const env = { ...process.env, NODE_DEBUG: 'pg-consul' };
+      const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'pg-consul' };
+      delete env.DEBUG;
       const { stdout, stderr } = await runChild(env);
       assert.equal(stdout, '');
       for (const m of ['debug d-msg', 'info i-msg', 'warn w-msg', 'error e-msg']) assert.ok(stderr.includes(m), stderr);
@@ -268,6 +269,7 @@ describe('log', () => {
       this.timeout(30_000);
       const env = { ...process.env };
       delete env.NODE_DEBUG;
+      delete env.DEBUG;
       const { stdout, stderr } = await runChild(env);
       assert.equal(stdout, '');
       assert.equal(stderr, '');
