@@ -364,7 +364,16 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
     pair('a terminated checked-out connection fails its next query with 57P01 (code, message kept)', async (make) => {
       const pool = make();
       const client = await pool.connect();
-      const clientError = new Promise<Error & { code?: string }>((r) => client.once('error', r));
+      // The server sends 57P01 and then closes the socket; pg emits a second 'error'
+      // ("Connection terminated unexpectedly") if the close arrives before release().
+      // A checked-out client has no pool listener, so keep ours for the whole test.
+      const clientErrors: Array<Error & { code?: string }> = [];
+      const clientError = new Promise<Error & { code?: string }>((r) => {
+        client.on('error', (e: Error & { code?: string }) => {
+          clientErrors.push(e);
+          r(clientErrors[0]!);
+        });
+      });
       const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const other = await pool.connect();
       await other.query('SELECT pg_terminate_backend($1)', [pid]);
