@@ -165,8 +165,9 @@ export async function runSoak(o: SoakOptions, log: (line: string) => void = () =
           ok++;
         } catch (err) {
           failed++;
-          const e = err as { code?: unknown; outcome?: unknown; name?: unknown };
-          const key = `${typeof e.outcome === 'string' ? e.outcome : 'untyped'}:${typeof e.code === 'string' ? e.code : String(e.name)}`;
+          const e = err as { code?: unknown; pgConsulCode?: unknown; outcome?: unknown; name?: unknown };
+          const code = e.pgConsulCode ?? e.code;
+          const key = `${typeof e.outcome === 'string' ? e.outcome : 'untyped'}:${typeof code === 'string' ? code : String(e.name)}`;
           errorsByKind[key] = (errorsByKind[key] ?? 0) + 1;
         }
       }

@@ -47,14 +47,52 @@ export interface PgConsulErrorOptions {
   node?: string | undefined;
   /** How many attempts were made before giving up. */
   attempts?: number;
+  /**
+   * Take `code`, `message` and PostgreSQL's error fields from `cause` (when it is pg's or
+   * Node's error, not pg-consul's): set by the errors that stand for an underlying failure
+   * ({@link FailoverTimeoutError}, {@link OutcomeUnknownError},
+   * {@link TransactionOutcomeUnknownError}), so code written for pg.Pool sees the error it
+   * handles. @internal
+   */
+  adoptCause?: boolean;
+}
+
+/**
+ * The fields of pg's `DatabaseError` (PostgreSQL's ErrorResponse) an error adopts from its
+ * cause, besides `code` and `message`.
+ */
+const DATABASE_ERROR_FIELDS = [
+  'severity', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where',
+  'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine',
+] as const;
+
+/** The cause an error adopts its identity from: an Error that is not pg-consul's own. */
+function adoptable(options: PgConsulErrorOptions): (Error & Record<string, unknown>) | undefined {
+  const cause = options.cause;
+  if (options.adoptCause !== true || !(cause instanceof Error) || cause instanceof PgConsulError) return undefined;
+  return cause as Error & Record<string, unknown>;
 }
 
 /**
  * Base class of all pg-consul errors.
+ *
+ * An error that stands for an underlying failure (a lost connection, a refused connect)
+ * keeps that failure's identity, as pg.Pool would have reported it: `code` and `message`
+ * are the underlying error's (`'57P01'`, `'ECONNREFUSED'`…), PostgreSQL's fields
+ * (`severity`, `detail`, `routine`…) are copied, and `cause` is the error itself.
+ * pg-consul's own identity is always in `pgConsulCode` and `pgConsulMessage` (for every
+ * other error they equal `code` and `message`). Match on the class or on `pgConsulCode`.
  */
 export class PgConsulError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: PgConsulErrorCode;
+  /**
+   * The underlying error's code when this error stands for one that has a code (see the
+   * class description), else {@link pgConsulCode}.
+   */
+  readonly code: string;
+  /** pg-consul's stable machine-readable code. */
+  readonly pgConsulCode: PgConsulErrorCode;
+  /** pg-consul's description (what it tried, for how long, what it means for the outcome). */
+  readonly pgConsulMessage: string;
   /** Whether the failed statement ran: see {@link Outcome}. */
   readonly outcome: Outcome;
   /** Address of the node involved, when one was. */
@@ -63,12 +101,24 @@ export class PgConsulError extends Error {
   readonly attempts: number;
   /** The SQLSTATE of the underlying PostgreSQL error, when there was one. */
   readonly sqlState: string | undefined;
+  /** PostgreSQL's `severity` of the underlying server error, when adopted from it. */
+  declare readonly severity?: string;
+  /** PostgreSQL's `detail` of the underlying server error, when adopted from it. */
+  declare readonly detail?: string;
+  /** PostgreSQL's `hint` of the underlying server error, when adopted from it. */
+  declare readonly hint?: string;
+  /** PostgreSQL's `routine` of the underlying server error, when adopted from it. */
+  declare readonly routine?: string;
 
   /** @param message human-readable, never contains secrets */
   constructor(code: PgConsulErrorCode, message: string, options: PgConsulErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const underlying = adoptable(options);
+    super(underlying?.message ?? message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.code = code;
+    const underlyingCode = underlying?.code;
+    this.code = typeof underlyingCode === 'string' && underlyingCode !== '' ? underlyingCode : code;
+    this.pgConsulCode = code;
+    this.pgConsulMessage = message;
     this.outcome = options.outcome ?? 'not-executed';
     this.node = options.node;
     this.attempts = options.attempts ?? 1;
@@ -78,6 +128,11 @@ export class PgConsulError extends Error {
       typeof causeCode === 'string' && /^[0-9A-Z]{5}$/.test(causeCode) && typeof cause?.severity === 'string'
         ? causeCode
         : undefined;
+    if (underlying !== undefined) {
+      for (const field of DATABASE_ERROR_FIELDS) {
+        if (underlying[field] !== undefined) Object.defineProperty(this, field, { value: underlying[field], enumerable: true });
+      }
+    }
   }
 }
 
@@ -99,23 +154,27 @@ export class NoReplicaError extends PgConsulError {
 
 /**
  * Every attempt failed with an error that means "did not run" until `failoverTimeoutMillis`
- * ran out. `cause` is the first meaningful error seen. Nothing ran: safe to repeat later.
+ * ran out. `cause` is the first meaningful error seen, and `code` / `message` are its own
+ * (`ECONNREFUSED`, `57P03`…, as pg.Pool would have failed); `pgConsulMessage` says how many
+ * attempts were made for how long. Nothing ran: safe to repeat later.
  */
 export class FailoverTimeoutError extends PgConsulError {
   /** @param message description; @param options see {@link PgConsulErrorOptions} */
   constructor(message: string, options: PgConsulErrorOptions = {}) {
-    super('PGCONSUL_FAILOVER_TIMEOUT', message, { ...options, outcome: 'not-executed' });
+    super('PGCONSUL_FAILOVER_TIMEOUT', message, { ...options, adoptCause: true, outcome: 'not-executed' });
   }
 }
 
 /**
  * The connection was lost after the statement was sent to the primary (a failover under
- * way): it may or may not have run and committed. Never retried automatically.
+ * way): it may or may not have run and committed. Never retried automatically. `code`,
+ * `message` and PostgreSQL's fields are the connection error's (`57P01`, `ECONNRESET`…),
+ * which is also `cause`.
  */
 export class OutcomeUnknownError extends PgConsulError {
   /** @param message description; @param options see {@link PgConsulErrorOptions} */
   constructor(message: string, options: PgConsulErrorOptions = {}) {
-    super('PGCONSUL_OUTCOME_UNKNOWN', message, { ...options, outcome: 'unknown' });
+    super('PGCONSUL_OUTCOME_UNKNOWN', message, { ...options, adoptCause: true, outcome: 'unknown' });
   }
 }
 
@@ -255,7 +314,8 @@ export class RowCountError extends PgConsulError {
  * The connection to the server was lost while a transaction's `COMMIT` was in flight (a
  * failover under way, the backend terminated): the transaction may or may not have
  * committed. `pool.transaction()` never replays in this case; check whether the changes are
- * there (e.g. by a unique key) before running it again. `cause` is the connection error.
+ * there (e.g. by a unique key) before running it again. `cause` is the connection error,
+ * whose `code`, `message` and PostgreSQL fields this error carries.
  *
  * @example
  * ```ts
@@ -273,7 +333,7 @@ export class RowCountError extends PgConsulError {
 export class TransactionOutcomeUnknownError extends PgConsulError {
   /** @param message description; @param options see {@link PgConsulErrorOptions} (outcome is always `unknown`) */
   constructor(message: string, options: PgConsulErrorOptions = {}) {
-    super('PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN', message, { ...options, outcome: 'unknown' });
+    super('PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN', message, { ...options, adoptCause: true, outcome: 'unknown' });
   }
 }
 

@@ -1,4 +1,12 @@
-import { ConnectionFencedError, NotWritableError, PoolEndedError, isHookError } from '../errors.js';
+import {
+  ConnectionFencedError,
+  FailoverTimeoutError,
+  NotWritableError,
+  OutcomeUnknownError,
+  PoolEndedError,
+  TransactionOutcomeUnknownError,
+  isHookError,
+} from '../errors.js';
 import type { Outcome } from '../errors.js';
 
 /**
@@ -119,6 +127,10 @@ export function classify(
   connectionLost = true,
 ): Classification {
   if (err instanceof PoolEndedError) return NOT_RETRYABLE_NOT_EXECUTED;
+  // pg-consul's verdicts carry the underlying code (57P01, ECONNRESET…) but are final: the
+  // retries were made, or the statement must not be replayed. Never judged again by code.
+  if (err instanceof OutcomeUnknownError || err instanceof TransactionOutcomeUnknownError) return FINAL_UNKNOWN;
+  if (err instanceof FailoverTimeoutError) return NOT_RETRYABLE_NOT_EXECUTED;
   if (err instanceof ConnectionFencedError) {
     // pg-consul closed the connection because its node was fenced: before send nothing ran;
     // in flight, the outcome is unknown (retryable only on the read path).
@@ -170,6 +182,13 @@ export function classify(
   // After send, a lost connection leaves the outcome unknown.
   return { outcome: 'unknown', retryable: role === 'replica', invalidatesNode: false, refreshTopology: true };
 }
+
+const FINAL_UNKNOWN: Classification = Object.freeze({
+  outcome: 'unknown',
+  retryable: false,
+  invalidatesNode: false,
+  refreshTopology: false,
+});
 
 const NOT_RETRYABLE_NOT_EXECUTED: Classification = Object.freeze({
   outcome: 'not-executed',

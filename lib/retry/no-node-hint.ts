@@ -44,6 +44,8 @@ export interface NoNodeState {
   readonly tagsSeen?: readonly string[] | undefined;
   /** Addresses listed as primary that PostgreSQL reported read-only (in recovery). */
   readonly readOnlyPrimaries?: readonly string[] | undefined;
+  /** Listed nodes skipped as unreachable (connect or probe failed), with the failure. */
+  readonly unreachable?: ReadonlyArray<{ readonly address: string; readonly reason: string }> | undefined;
 }
 
 const CONSUL_ADDRESS = 'option "consul.address" or CONSUL_HTTP_ADDR';
@@ -126,6 +128,12 @@ export function noNodeHint(intent: 'primary' | 'replica', setup: NoNodeSetup, st
   if (state.nodes === 0) return emptyHint(setup);
   const known = `${state.nodes} node${state.nodes === 1 ? ' is' : 's are'} listed`;
   const seen = state.tagsSeen === undefined ? '' : `; tags seen: ${state.tagsSeen.join(', ') || '(none)'}`;
+  const unreachable = state.unreachable ?? [];
+  if (unreachable.length > 0) {
+    const which = unreachable.map((u) => `${u.address} (${u.reason})`).join(', ');
+    return `${known} but ${which} ${unreachable.length === 1 ? 'is' : 'are'} unreachable: skipped until a probe gets an answer or discovery ` +
+      'changes; a failover may be under way, otherwise check the address and port discovery lists and that PostgreSQL listens there';
+  }
   if (intent === 'replica') {
     return `${known} but no usable replica: check option "replicaTags" or PGCONSUL_REPLICA_TAGS (now ${setup.replicaTags.join(', ')}${seen}), or use readFallback "primary"`;
   }
@@ -141,10 +149,17 @@ export function noNodeHint(intent: 'primary' | 'replica', setup: NoNodeSetup, st
 
 /**
  * The {@link NoNodeState} of a topology snapshot: what discovery answered, the tags its
- * nodes carry and the primaries found read-only.
+ * nodes carry, the primaries found read-only and the nodes found unreachable.
  * @param t the snapshot
  * @param lastError the last discovery error, if discovery never answered
  */
 export function noNodeState(t: TopologySnapshot, lastError: Error | undefined): NoNodeState {
-  return { discovered: t.discovered, nodes: t.nodes.length, lastError, tagsSeen: [...new Set(t.nodes.flatMap((n) => n.tags))], readOnlyPrimaries: [...t.invalidated.keys()] };
+  return {
+    discovered: t.discovered,
+    nodes: t.nodes.length,
+    lastError,
+    tagsSeen: [...new Set(t.nodes.flatMap((n) => n.tags))],
+    readOnlyPrimaries: [...t.invalidated.keys()],
+    unreachable: [...t.unreachable].map(([address, u]) => ({ address, reason: u.reason })),
+  };
 }

@@ -54,7 +54,7 @@ export interface WorkloadOptions {
 export interface OperationError {
   /** Error class name (`OutcomeUnknownError`, `FailoverTimeoutError`, `DatabaseError`…). */
   readonly name: string;
-  /** `code` of the error (pg-consul code, SQLSTATE or Node code). */
+  /** pg-consul's code (`pgConsulCode`) when pg-consul raised it, else the SQLSTATE or Node code. */
   readonly code: string | undefined;
   /** pg-consul's outcome label, or `untyped` for an error without one. */
   readonly outcome: string;
@@ -111,10 +111,11 @@ export interface WorkloadSummary {
 }
 
 function describe(err: unknown): OperationError {
-  const e = err as { name?: unknown; code?: unknown; outcome?: unknown; message?: unknown } | null;
+  const e = err as { name?: unknown; code?: unknown; pgConsulCode?: unknown; outcome?: unknown; message?: unknown } | null;
+  const code = typeof e?.pgConsulCode === 'string' ? e.pgConsulCode : e?.code;
   return {
     name: typeof e?.name === 'string' ? e.name : 'Error',
-    code: typeof e?.code === 'string' ? e.code : undefined,
+    code: typeof code === 'string' ? code : undefined,
     outcome: typeof e?.outcome === 'string' ? e.outcome : 'untyped',
     message: typeof e?.message === 'string' ? e.message : String(err),
   };

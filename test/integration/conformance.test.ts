@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { Pool } from '../../lib/index.js';
+import { FailoverTimeoutError, OutcomeUnknownError, Pool } from '../../lib/index.js';
 import { ConsulDouble } from '../../lib/testing/consul-double.js';
 import { PgCluster } from '../../lib/testing/pg-cluster.js';
 import { advertise } from '../support/advertise.js';
@@ -54,6 +55,21 @@ function pair(title: string, body: (make: (options?: pg.PoolConfig) => pg.Pool, 
 
 async function endAll(): Promise<void> {
   await Promise.all(open.splice(0).map((p) => (p.ending ? undefined : p.end())));
+}
+
+/** Host and port of the one node. */
+function nodeAddress(): { host: string; port: number } {
+  const node = cluster.node(cluster.primaryName());
+  return { host: node.host, port: node.port };
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 /** A pool whose one connection was made (so `connect` and the counters start known). */
@@ -385,6 +401,87 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
       client.release(err);
       const viaPool = await pool.query('SELECT 1 AS n');
       assert.equal(viaPool.rows[0].n, 1);
+    });
+  });
+
+  describe('error identity through pool.query (failover semantics on top, pg\'s identity kept)', () => {
+    pair('a statement whose backend is terminated mid-flight fails with 57P01, PostgreSQL\'s message and severity', async (make, flavour) => {
+      const pool = make();
+      const running = pool.query("SELECT pg_sleep(30), 'conformance-victim' AS tag");
+      const failed = running.then(
+        () => assert.fail('the statement finished'),
+        (e: Error & { code?: string; severity?: string; cause?: unknown }) => e,
+      );
+      const other = new pg.Client({ ...nodeAddress(), ...cluster.appUser });
+      await other.connect();
+      try {
+        for (let i = 0; i < 100; i++) {
+          const r = await other.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE query LIKE '%conformance-victim%' AND pid <> pg_backend_pid()");
+          if (r.rows.length > 0) {
+            await other.query('SELECT pg_terminate_backend($1)', [r.rows[0]!.pid]);
+            break;
+          }
+          await sleep(20);
+        }
+      } finally {
+        await other.end();
+      }
+      const err = await failed;
+      assert.equal(err.code, '57P01');
+      assert.match(err.message, /terminating connection due to administrator command/);
+      assert.equal(err.severity, 'FATAL');
+      if (flavour === 'pg-consul') {
+        // It may have run (a write would have committed): typed, never replayed, pg's error as cause.
+        assert.ok(err instanceof OutcomeUnknownError, String(err));
+        assert.equal(err.pgConsulCode, 'PGCONSUL_OUTCOME_UNKNOWN');
+        assert.equal((err.cause as { code?: string }).code, '57P01');
+      }
+    });
+
+    pair('a node refusing connections fails with ECONNREFUSED (pg-consul: after failoverTimeoutMillis of retries)', async (_make, flavour) => {
+      const dead = await closedPort();
+      const service = `refusing-${dead}`;
+      if (flavour === 'pg-consul') {
+        consul.registerService({ id: `${service}/n1`, name: service, address: '127.0.0.1', port: dead, tags: ['master', 'primary'], node: 'n1', nodeAddress: '127.0.0.1' });
+      }
+      const build = (): pg.Pool => {
+        const pool =
+          flavour === 'pg.Pool'
+            ? new pg.Pool({ host: '127.0.0.1', port: dead, ...cluster.appUser })
+            : new Pool({
+                service,
+                consul: { host: '127.0.0.1', port: consul.port, waitSeconds: 5 },
+                ...cluster.appUser,
+                discoveryMinIntervalMillis: 20,
+                failoverTimeoutMillis: 300,
+              });
+        open.push(pool);
+        return pool;
+      };
+      const first = build();
+      const err = await first.query('SELECT 1').then(
+        () => assert.fail('connected to a closed port'),
+        (e: Error & { code?: string }) => e,
+      );
+      assert.equal(err.code, 'ECONNREFUSED');
+      assert.match(err.message, /ECONNREFUSED 127\.0\.0\.1:/);
+      if (flavour === 'pg-consul') {
+        assert.ok(err instanceof FailoverTimeoutError, String(err));
+        assert.equal(err.pgConsulCode, 'PGCONSUL_FAILOVER_TIMEOUT');
+        assert.equal(err.outcome, 'not-executed');
+        assert.match(err.pgConsulMessage, /gave up after \d+ attempts? in \d+ ms/);
+        // A difference (docs/drop-in.md): the node is now skipped as unreachable until a
+        // probe gets an answer, and the next statement says so instead of connecting again.
+        await assert.rejects(first.query('SELECT 1'), (e: Error & { pgConsulCode?: string }) => {
+          assert.equal(e.pgConsulCode, 'PGCONSUL_NO_PRIMARY');
+          assert.match(e.message, new RegExp(`127\\.0\\.0\\.1:${dead} \\(ECONNREFUSED\\) is unreachable`));
+          return true;
+        });
+      }
+      const cb = await new Promise<Error & { code?: string }>((resolve) => {
+        build().query('SELECT 1', (e: Error & { code?: string }) => resolve(e));
+      });
+      assert.equal(cb.code, 'ECONNREFUSED', 'the callback form gets the same error');
     });
   });
 

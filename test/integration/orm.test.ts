@@ -39,7 +39,7 @@ function unexpected(errors: unknown[]): unknown[] {
     const x = e as { code?: unknown; cause?: unknown; message?: unknown } | null;
     return (
       e instanceof OutcomeUnknownError ||
-      x?.code === 'PGCONSUL_OUTCOME_UNKNOWN' ||
+      (x as { pgConsulCode?: unknown } | null)?.pgConsulCode === 'PGCONSUL_OUTCOME_UNKNOWN' ||
       x?.code === '57P01' ||
       x?.code === '57P02' ||
       (typeof x?.message === 'string' && x.message.includes('Connection terminated unexpectedly')) ||

@@ -194,7 +194,12 @@ describe('pool.transaction (integration: real PostgreSQL + Consul double)', func
     await onPrimary('SELECT pg_terminate_backend($1)', [backend]);
     const err = await settled;
     assert.ok(err instanceof TransactionOutcomeUnknownError, String(err));
-    assert.equal(err.code, 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN');
+    assert.equal(err.pgConsulCode, 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN');
+    // The error pg.Pool code would have seen: PostgreSQL's code, message and severity.
+    assert.equal(err.code, '57P01');
+    assert.match(err.message, /terminating connection due to administrator command/);
+    assert.equal(err.severity, 'FATAL');
+    assert.match(err.pgConsulMessage, /may or may not have committed/);
     assert.equal(err.outcome, 'unknown');
     assert.equal(err.attempts, 1);
     assert.equal(err.sqlState, '57P01', 'the cause is the termination');

@@ -41,7 +41,7 @@ const results = await Promise.allSettled(
       await pool.query('SELECT 1');
       return { ok: true, millis: Date.now() - t };
     } catch (err) {
-      return { ok: false, millis: Date.now() - t, code: (err as { code?: string }).code };
+      return { ok: false, millis: Date.now() - t, code: (err as { pgConsulCode?: string; code?: string }).pgConsulCode ?? (err as { code?: string }).code };
     }
   }),
 );

@@ -337,7 +337,9 @@ describe('query/transaction: runTransaction', () => {
       }),
       (err: unknown) => {
         assert.ok(err instanceof TransactionOutcomeUnknownError);
-        assert.equal(err.code, 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN');
+        assert.equal(err.pgConsulCode, 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN');
+        assert.equal(err.code, 'PGCONSUL_TRANSACTION_OUTCOME_UNKNOWN', 'the cause has no code: pg-consul\'s stays');
+        assert.equal(err.message, 'Connection terminated unexpectedly', "the cause's message");
         assert.equal(err.outcome, 'unknown');
         assert.equal(err.cause, lost);
         assert.equal(err.node, '10.0.0.1:5000');

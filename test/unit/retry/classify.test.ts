@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { classify } from '../../../lib/retry/classify.js';
 import type { Phase } from '../../../lib/retry/classify.js';
-import { ConnectionFencedError, NotWritableError, PoolEndedError, isHookError, markHookError } from '../../../lib/errors.js';
+import {
+  ConnectionFencedError,
+  FailoverTimeoutError,
+  NotWritableError,
+  OutcomeUnknownError,
+  PoolEndedError,
+  TransactionOutcomeUnknownError,
+  isHookError,
+  markHookError,
+} from '../../../lib/errors.js';
 
 interface Case {
   name: string;
@@ -85,4 +94,22 @@ describe('retry/classify: pg-pool checkout refusals surface unchanged', () => {
     assert.equal(isHookError(hook), true);
     assert.equal(isHookError('text'), false);
   });
+});
+
+describe('retry/classify: pg-consul\'s final verdicts are never judged again by the code they adopted', () => {
+  const terminated = (): Error => Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01', severity: 'FATAL' });
+  for (const phase of ['acquire', 'query'] as const) {
+    for (const role of ['primary', 'replica'] as const) {
+      it(`${phase} on the ${role} path`, () => {
+        const unknown = new OutcomeUnknownError('lost after send', { cause: terminated() });
+        assert.equal(unknown.code, '57P01', 'precondition: it carries a retryable-looking SQLSTATE');
+        assert.deepEqual(classify(unknown, phase, role), { outcome: 'unknown', retryable: false, invalidatesNode: false, refreshTopology: false });
+        const txUnknown = new TransactionOutcomeUnknownError('lost during COMMIT', { cause: terminated() });
+        assert.equal(classify(txUnknown, phase, role).retryable, false);
+        const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+        const gaveUp = new FailoverTimeoutError('gave up', { cause: refused });
+        assert.deepEqual(classify(gaveUp, phase, role), { outcome: 'not-executed', retryable: false, invalidatesNode: false, refreshTopology: false });
+      });
+    }
+  }
 });

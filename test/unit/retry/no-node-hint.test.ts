@@ -38,6 +38,8 @@ describe('retry/no-node-hint: the fix, for each way of finding no node', () => {
     ['token denied', 'primary', setup('consul-health', { tokenConfigured: true }), never(new DiscoveryError('403', { status: 403 })), /the ACL token \(option "consul\.token", CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE\) was denied; it needs read access to service "pg-main"/],
     ['tag mismatch lists the tags seen', 'primary', setup('consul-health'), { ...answered(2), tagsSeen: ['leader', 'standby'] }, /\(now primary, master; tags seen: leader, standby\)$/],
     ['replica tags: the tags seen', 'replica', setup('consul-health'), { ...answered(2), tagsSeen: [] }, /\(now replica; tags seen: \(none\)\), or use readFallback/],
+    ['listed primary unreachable', 'primary', setup('consul-health'), { ...answered(1), tagsSeen: ['primary'], unreachable: [{ address: '10.0.0.1:5432', reason: 'ECONNREFUSED' }] }, /^1 node is listed but 10\.0\.0\.1:5432 \(ECONNREFUSED\) is unreachable: skipped until a probe gets an answer/],
+    ['replicas unreachable', 'replica', setup('consul-health'), { ...answered(2), tagsSeen: ['replica'], unreachable: [{ address: 'a:1', reason: 'ETIMEDOUT' }, { address: 'b:1', reason: 'no answer within 1000 ms' }] }, /but a:1 \(ETIMEDOUT\), b:1 \(no answer within 1000 ms\) are unreachable/],
     ['listed primary read-only in PostgreSQL', 'primary', setup('consul-health'), { ...answered(2), tagsSeen: ['primary'], readOnlyPrimaries: ['10.0.0.1:5432'] }, /but 10\.0\.0\.1:5432, listed as primary, is read-only in PostgreSQL \(in recovery\): Consul's role lags behind a switchover .*`npx pg-consul check`/],
   ];
   for (const [title, intent, s, state, expected] of table) {
