@@ -86,8 +86,23 @@ export function labAddress(slot: number, i: number): string {
   return `10.${SECOND_OCTET}.${slot}.${i === 0 ? 1 : 10 + i}`;
 }
 
-/** Removes the namespaces and links of one slot. */
+/**
+ * Removes the namespaces and links of one slot. The veth pairs go first, by name: a
+ * namespace outlives `ip netns del` while a process still runs in it, and so would its veth
+ * pair, whose root-side name the next lab on this slot needs.
+ */
 function removeSlot(slot: number): void {
+  const veth = new RegExp(`^\\d+: (${PREFIX}${slot}v\\d+)[:@]`);
+  let links = '';
+  try {
+    links = ip(['-o', 'link', 'show']);
+  } catch {
+    // best effort (cleanup)
+  }
+  for (const line of links.split('\n')) {
+    const m = veth.exec(line);
+    if (m !== null) ipQuiet(['link', 'del', m[1]!]);
+  }
   const namespaces = ip(['netns', 'list'])
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
@@ -212,6 +227,7 @@ export class NetLab {
       const outer = `${PREFIX}${this.slot}v${i}`;
       const inner = `${PREFIX}${this.slot}p${i}`;
       ip(['netns', 'add', ns]);
+      ipQuiet(['link', 'del', outer]); // a pair left by an earlier lab on this slot (see removeSlot)
       ip(['link', 'add', outer, 'type', 'veth', 'peer', 'name', inner]);
       ip(['link', 'set', inner, 'netns', ns]);
       ip(['link', 'set', outer, 'master', br]);
