@@ -1,21 +1,13 @@
 import type pg from 'pg';
 import { Cluster } from './cluster.js';
-import { createDiscoverySource } from './discovery/create-source.js';
 import type { DiscoverySource } from './discovery/discovery-source.js';
-import { replicaTieBreakFor, resolveDiscoveryOptions, resolveOptions } from './options.js';
 import type { PoolOptions as BasePoolOptions, DiscoveryMode, ResolvedOptions } from './options.js';
+import { resolvePoolSetup } from './pool-setup.js';
 import { RoutedPool } from './routed-pool.js';
-import { resolveFailureDetectionOptions, resolveReadRoutingOptions } from './options.js';
-import { chooseLagMeasurement } from './routing/lag.js';
 import { Session } from './routing/session.js';
 import type { SessionHost } from './routing/session.js';
 import { decodeSessionToken } from './routing/session-token.js';
 import type { TopologySnapshot } from './topology/snapshot.js';
-
-function isDiscoverySource(x: unknown): x is DiscoverySource {
-  const d = x as Partial<DiscoverySource> | null;
-  return typeof d === 'object' && d !== null && typeof d.start === 'function' && typeof d.stop === 'function' && typeof d.refresh === 'function';
-}
 
 const ENDED_TWICE = 'Called end on pool more than once';
 
@@ -131,48 +123,12 @@ export class Pool extends RoutedPool {
    * @throws TypeError naming the option when an option or environment variable is invalid
    */
   constructor(options?: PoolOptions) {
-    const { discovery, ...rest } = options ?? {};
-    const custom = discovery !== undefined && typeof discovery !== 'string' ? discovery : undefined;
-    if (custom !== undefined && !isDiscoverySource(custom)) {
-      throw new TypeError('pg-consul: option "discovery" must be a mode name or implement DiscoverySource (start, refresh, stop, requestCount)');
-    }
-    const resolved = resolveOptions(custom ? { service: 'custom', ...rest } : rest);
-    const log = resolved.logger;
-    const readRouting = resolveReadRoutingOptions(rest);
-    const failure = resolveFailureDetectionOptions(rest);
-    const discoveryOptions = custom ? undefined : resolveDiscoveryOptions({ ...rest, discovery }, resolved.service);
-    const source: DiscoverySource = custom ?? createDiscoverySource(resolved, discoveryOptions!);
-    const pgOptions = pgPoolOptions(resolved.pg);
+    const setup = resolvePoolSetup(options ?? {});
+    const pgOptions = pgPoolOptions(setup.resolved.pg);
     const emitters: { pool?: Pool; primary?: RolePool; replica?: RolePool } = {};
     const cluster = new Cluster(
-      {
-        pg: resolved.pg,
-        failoverTimeoutMillis: resolved.failoverTimeoutMillis,
-        readFallback: resolved.readFallback,
-        retryInitialDelayMillis: resolved.retryInitialDelayMillis,
-        retryMaxDelayMillis: resolved.retryMaxDelayMillis,
-        invalidationMillis: Math.max(1000, resolved.retryMaxDelayMillis),
-        maxReplicaLag: readRouting.maxReplicaLag,
-        lagMeasurement: chooseLagMeasurement(readRouting.maxReplicaLag, discoveryOptions?.mode),
-        lagCheckIntervalMillis: readRouting.lagCheckIntervalMillis,
-        replicaTieBreak: discoveryOptions === undefined ? 'rotate' : replicaTieBreakFor(discoveryOptions),
-        connectTimeoutMillis: failure.connectTimeoutMillis,
-        deadPeer:
-          failure.deadPeerAfterMillis > 0
-            ? { afterMillis: failure.deadPeerAfterMillis, timeoutMillis: failure.deadPeerTimeoutMillis, attempts: 2 }
-            : undefined,
-        endTimeoutMillis: failure.endTimeoutMillis,
-        setup: {
-          mode: discoveryOptions?.mode ?? 'custom',
-          service: resolved.service,
-          primaryTags: resolved.primaryTags,
-          replicaTags: resolved.replicaTags,
-          patroniPrefix: discoveryOptions && `${discoveryOptions.patroni.namespace}/${discoveryOptions.patroni.scope}/`,
-          preparedQuery: discoveryOptions?.preparedQuery?.name,
-          tokenConfigured: resolved.consul.token !== undefined,
-        },
-      },
-      source,
+      setup.settings,
+      setup.source,
       {
         get pool() {
           return emitters.pool!;
@@ -184,23 +140,23 @@ export class Pool extends RoutedPool {
           return emitters.replica!;
         },
       },
-      log,
+      setup.resolved.logger,
     );
     super(cluster, 'primary', pgOptions);
-    this.#resolved = resolved;
+    this.#resolved = setup.resolved;
     emitters.pool = this;
     this.primary = new RolePool(this, cluster, 'primary', pgOptions);
     this.replica = new RolePool(this, cluster, 'replica', pgOptions);
     emitters.primary = this.primary;
     emitters.replica = this.replica;
-    this.autoReadRouting = readRouting.autoReadRouting;
+    this.autoReadRouting = setup.autoReadRouting;
     this.#sessionHost = Object.freeze({
       cluster,
-      autoReadRouting: readRouting.autoReadRouting,
+      autoReadRouting: setup.autoReadRouting,
       readRun: (text, values) => this.replica.run(text, values),
       primaryRun: (text, values) => this.primary.run(text, values),
       transaction: (callback, options) => this.primary.transaction(callback, options),
-      log,
+      log: setup.resolved.logger,
     } satisfies SessionHost);
     cluster.start();
   }

@@ -101,6 +101,17 @@ const NOT_RETRYABLE: Classification = Object.freeze({
 });
 
 /**
+ * The verdict of pg-consul's own final errors. They carry the underlying code (57P01,
+ * ECONNREFUSED…) but are never judged again by it: their retries were made, or the
+ * statement must not be replayed.
+ */
+function fixedVerdict(err: unknown): Classification | undefined {
+  if (err instanceof PoolEndedError || err instanceof FailoverTimeoutError) return NOT_RETRYABLE_NOT_EXECUTED;
+  if (err instanceof OutcomeUnknownError || err instanceof TransactionOutcomeUnknownError) return FINAL_UNKNOWN;
+  return undefined;
+}
+
+/**
  * Decides, from the error's SQLSTATE or Node error code and the phase it happened in,
  * whether the statement ran and whether to retry. Pure; never looks at message text where a
  * code exists.
@@ -126,11 +137,8 @@ export function classify(
   role: 'primary' | 'replica',
   connectionLost = true,
 ): Classification {
-  if (err instanceof PoolEndedError) return NOT_RETRYABLE_NOT_EXECUTED;
-  // pg-consul's verdicts carry the underlying code (57P01, ECONNRESET…) but are final: the
-  // retries were made, or the statement must not be replayed. Never judged again by code.
-  if (err instanceof OutcomeUnknownError || err instanceof TransactionOutcomeUnknownError) return FINAL_UNKNOWN;
-  if (err instanceof FailoverTimeoutError) return NOT_RETRYABLE_NOT_EXECUTED;
+  const fixed = fixedVerdict(err);
+  if (fixed !== undefined) return fixed;
   if (err instanceof ConnectionFencedError) {
     // pg-consul closed the connection because its node was fenced: before send nothing ran;
     // in flight, the outcome is unknown (retryable only on the read path).

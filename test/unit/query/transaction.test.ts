@@ -143,7 +143,9 @@ describe('query/transaction: giveUpError', () => {
     assert.equal(err.attempts, 3);
     assert.equal(err.outcome, 'not-executed');
     assert.equal(err.sqlState, '57P01');
-    assert.match(err.message, /did not commit/);
+    assert.equal(err.code, '57P01', "the first error's identity");
+    assert.equal(err.message, 'server 57P01');
+    assert.match(err.pgConsulMessage, /did not commit/);
   });
 });
 
