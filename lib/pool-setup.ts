@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { ClusterSettings } from './cluster-settings.js';
 import { createDiscoverySource } from './discovery/create-source.js';
 import type { DiscoverySource } from './discovery/discovery-source.js';
+import { patroniKvPrefix } from './discovery/patroni-kv-source.js';
 import {
   replicaTieBreakFor,
   resolveDiscoveryOptions,
@@ -74,7 +75,7 @@ export function resolvePoolSetup(options: BasePoolOptions & { discovery?: Discov
       service: resolved.service,
       primaryTags: resolved.primaryTags,
       replicaTags: resolved.replicaTags,
-      patroniPrefix: discoveryOptions && `${discoveryOptions.patroni.namespace}/${discoveryOptions.patroni.scope}/`,
+      patroniPrefix: discoveryOptions && patroniKvPrefix(discoveryOptions.patroni.namespace, discoveryOptions.patroni.scope),
       preparedQuery: discoveryOptions?.preparedQuery?.name,
       tokenConfigured: resolved.consul.token !== undefined,
     },

@@ -11,7 +11,9 @@ import type { PoolOptions } from '../options.js';
 import { resolveOptions } from '../options.js';
 import { createPgProbe } from '../discovery/pg-probe.js';
 import { loadOptionsFile, settingSources } from './config.js';
-import { buildRows, formatTable, readHealthEntries } from './status.js';
+import { buildRows, formatTable, readHealthEntries, readPatroniView } from './status.js';
+import { resolveDiscoveryOptions } from '../options.js';
+import { patroniKvPrefix } from '../discovery/patroni-kv-source.js';
 import { EXIT, runChecks } from './check.js';
 import type { TopologySnapshot } from '../topology/snapshot.js';
 
@@ -55,8 +57,13 @@ function out(text: string): void {
 
 async function rowsFor(pool: Pool, cli: Cli, topology: TopologySnapshot): Promise<Awaited<ReturnType<typeof buildRows>>> {
   const resolved = resolveOptions(cli.options);
-  const entries = await readHealthEntries(resolved, cli.timeoutMillis);
-  return buildRows(resolved, entries, topology, createPgProbe(resolved.pg, Math.min(cli.timeoutMillis, 3_000)));
+  const discovery = resolveDiscoveryOptions(cli.options, resolved.service);
+  const readsKv = discovery.mode === 'auto' || discovery.mode === 'patroni' || discovery.mode === 'patroni+health';
+  const [entries, patroni] = await Promise.all([
+    readHealthEntries(resolved, cli.timeoutMillis),
+    readsKv ? readPatroniView(resolved, patroniKvPrefix(discovery.patroni.namespace, discovery.patroni.scope), cli.timeoutMillis) : undefined,
+  ]);
+  return buildRows(resolved, entries, topology, createPgProbe(resolved.pg, Math.min(cli.timeoutMillis, 3_000)), patroni);
 }
 
 /**

@@ -8,6 +8,8 @@ import type { ResolvedOptions } from '../options.js';
 import type { TopologySnapshot } from '../topology/snapshot.js';
 import { consulGet } from '../discovery/consul-http.js';
 import type { ProbeServer } from '../discovery/pg-probe.js';
+import { parsePatroniKv } from '../discovery/patroni-kv.js';
+import type { PatroniClusterView, PatroniMember } from '../discovery/patroni-kv.js';
 import { formatAddress } from '../topology/node.js';
 
 /** One line of the status table. */
@@ -77,6 +79,44 @@ export async function readHealthEntries(resolved: ResolvedOptions, timeoutMillis
   return Array.isArray(res.body) ? (res.body as HealthEntry[]) : [];
 }
 
+/**
+ * Reads Patroni's keys under `prefix` (`service/<scope>/`), for the Patroni column of every
+ * member (role, state, timeline) and the lag Patroni reports, as `patronictl list` shows
+ * them. Best effort: `undefined` when the keys are absent, refused or malformed (the table
+ * is still complete without them).
+ *
+ * @param resolved resolved options (Consul address, token)
+ * @param prefix the KV prefix, e.g. `service/pglab/`
+ * @param timeoutMillis deadline
+ * @returns the members and leader Patroni describes, or undefined
+ */
+export async function readPatroniView(resolved: ResolvedOptions, prefix: string, timeoutMillis: number): Promise<PatroniClusterView | undefined> {
+  try {
+    const res = await consulGet(resolved.consul, `/v1/kv/${prefix.split('/').map(encodeURIComponent).join('/')}`, { recurse: true }, {
+      signal: AbortSignal.timeout(timeoutMillis),
+      timeoutMillis,
+      unref: false,
+    });
+    const view = parsePatroniKv(res.body, prefix);
+    return view.members.length === 0 ? undefined : view;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `role/state TLn` of a member, as the Patroni column shows it. */
+function describeMember(m: { role: string; state: string; timeline?: number | undefined }): string {
+  return `${m.role}/${m.state}${m.timeline === undefined ? '' : ` TL${m.timeline}`}`;
+}
+
+/** A member's lag behind the leader in bytes, from their `xlog_location`s (patronictl's "Lag"). */
+function kvLag(member: PatroniMember | undefined, view: PatroniClusterView | undefined): number | undefined {
+  const leader = view?.members.find((m) => m.name === view.leader?.name);
+  if (member === undefined || leader === undefined || member === leader) return undefined;
+  if (member.xlogLocation === undefined || leader.xlogLocation === undefined) return undefined;
+  return Math.max(0, leader.xlogLocation - member.xlogLocation);
+}
+
 function roleOfTags(tags: readonly string[], resolved: ResolvedOptions): string {
   if (tags.some((t) => resolved.primaryTags.includes(t))) return 'primary';
   if (tags.some((t) => resolved.replicaTags.includes(t))) return 'replica';
@@ -90,6 +130,7 @@ function roleOfTags(tags: readonly string[], resolved: ResolvedOptions): string 
  * @param entries Consul health entries
  * @param topology the pool's snapshot
  * @param probe the bounded role probe
+ * @param patroni Patroni's keys (see {@link readPatroniView}), when read
  * @returns the rows, in Consul's order
  */
 export async function buildRows(
@@ -97,6 +138,7 @@ export async function buildRows(
   entries: readonly HealthEntry[],
   topology: TopologySnapshot,
   probe: ProbeServer,
+  patroni?: PatroniClusterView,
 ): Promise<StatusRow[]> {
   const reads = new Set(topology.readReplicas.map((n) => n.address));
   if (reads.size === 0 && resolved.readFallback === 'primary' && topology.primary) reads.add(topology.primary.address);
@@ -108,16 +150,17 @@ export async function buildRows(
       const address = formatAddress(host, port);
       const known = byAddress.get(address);
       const p = known?.patroni;
+      const member = patroni?.members.find((m) => formatAddress(m.host, m.port) === address);
       const result = await probe(host, port, AbortSignal.timeout(5_000));
       const verified = result.reachable ? (result.inRecovery ? 'replica' : 'primary') : `unreachable (${result.reason})`;
       const route = [topology.primary?.address === address ? 'writes' : '', reads.has(address) ? 'reads' : ''].filter(Boolean).join('+');
       return {
-        node: p?.member ?? (memberName(entry, resolved.service) || known?.name || ''),
+        node: p?.member ?? member?.name ?? (memberName(entry, resolved.service) || known?.name || ''),
         address,
         consulRole: roleOfTags(entry.Service?.Tags ?? [], resolved),
         checks: worstCheck(entry),
-        patroni: p ? `${p.role}/${p.state}${p.timeline === undefined ? '' : ` TL${p.timeline}`}` : '',
-        lagBytes: topology.lag.get(address)?.bytes ?? undefined,
+        patroni: p ? describeMember(p) : member ? describeMember(member) : '',
+        lagBytes: topology.lag.get(address)?.bytes ?? kvLag(member, patroni),
         verified,
         route,
       };

@@ -21,7 +21,7 @@ interface PatroniMember {
 
 interface StatusJson {
   primary: string | null;
-  rows: { node: string; address: string; consulRole: string; verified: string; route: string }[];
+  rows: { node: string; address: string; consulRole: string; verified: string; route: string; patroni: string; lagBytes?: number }[];
 }
 
 interface Picture {
@@ -80,6 +80,9 @@ describe('pg-consul status vs patronictl list (integration: real Patroni 3.0.2)'
       assert.ok(row, `a status row for ${m.Member}`);
       assert.equal(row.node, m.Member, 'the member name Patroni registered');
       assert.equal(row.verified, m.Role === 'Leader' ? 'primary' : 'replica');
+      // Patroni's own view of every member, read from its keys as patronictl does.
+      assert.match(row.patroni, new RegExp(`^${m.Role === 'Leader' ? '(master|primary)' : 'replica'}/${m.State} TL\\d+$`), `Patroni column of ${m.Member}`);
+      if (m.Role !== 'Leader') assert.equal(typeof row.lagBytes, 'number', `lag of ${m.Member} from Patroni's xlog positions`);
     }
     return patroni;
   }
