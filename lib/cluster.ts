@@ -24,6 +24,7 @@ import type { Outcome } from './errors.js';
 import { noNodeHint, noNodeState } from './retry/no-node-hint.js';
 import { ChangeWaiters } from './retry/change-waiters.js';
 import type { ClusterSettings } from './cluster-settings.js';
+import { awaitFirstAnswer, shutDown } from './cluster-shutdown.js';
 
 export type { ClusterSettings } from './cluster-settings.js';
 export type { ClusterEmitters } from './cluster-events.js';
@@ -45,7 +46,10 @@ export class Cluster {
   #topology: TopologySnapshot = EMPTY_TOPOLOGY;
   readonly #pools: NodePoolSet;
   readonly #waiters = new ChangeWaiters();
+  /** `end()` was called (the public `ending`). */
   #ending = false;
+  /** Shutting down: no discovery, no new node pool; waiting statements fail. */
+  #closing = false;
   #ended = false;
   #endPromise: Promise<void> | undefined;
   #turn = 0;
@@ -200,7 +204,7 @@ export class Cluster {
 
   #newNodePool(node: DiscoveredNode, role: 'primary' | 'replica'): NodePool {
     // After end() no new pool may open (it would never be ended).
-    if (this.#ending) throw new PoolEndedError();
+    if (this.#closing) throw new PoolEndedError();
     const events = this.#events;
     return new NodePool(
       this.#settings.pg,
@@ -229,7 +233,7 @@ export class Cluster {
       invalidate: (address) => this.#invalidate(address),
       refresh: () => this.#source.refresh(),
       waitForChange: (ms) => this.#waitForChange(ms),
-      isEnding: () => this.#ending,
+      isEnding: () => this.#closing,
       now: this.#now,
       backoff: (attempt) =>
         backoffDelay(attempt, { initialMillis: this.#settings.retryInitialDelayMillis, maxMillis: this.#settings.retryMaxDelayMillis }),
@@ -240,7 +244,7 @@ export class Cluster {
       onRetry: (info) => this.#onRetry(intent, info),
       onPrimaryTrouble: () => this.#failover.trouble(this.#now()),
       suspect: (node) => {
-        if (!this.#ending && !this.#topology.unreachable.has(node.address)) this.#detector?.suspect(node);
+        if (!this.#closing && !this.#topology.unreachable.has(node.address)) this.#detector?.suspect(node);
       },
     };
   }
@@ -259,7 +263,7 @@ export class Cluster {
   async waitForPrimary(timeoutMillis: number): Promise<TopologySnapshot> {
     const deadline = this.#now() + timeoutMillis;
     for (;;) {
-      if (this.#ending) throw new PoolEndedError();
+      if (this.#closing) throw new PoolEndedError();
       if (this.#topology.primary) return this.#topology;
       const remaining = deadline - this.#now();
       if (remaining <= 0) {
@@ -273,41 +277,37 @@ export class Cluster {
   /**
    * Stops discovery (aborting the in-flight request), wakes every waiting retry loop (they
    * fail with PoolEndedError) and ends every node pool: idle connections close at once,
-   * checked-out ones when released. Bounded: a node with work pending that does not answer a
-   * quick probe is fenced at once (a black-holed node costs about 0.5 s, not a TCP timeout),
-   * and whatever is still open after `endTimeoutMillis` is fenced. Idempotent.
+   * checked-out ones when released. As pg.Pool finishes work it accepted, statements
+   * accepted before `end()` that wait for discovery's *first* answer run once it comes (the
+   * wait is bounded by `endTimeoutMillis`, else `failoverTimeoutMillis`). Bounded: a node with
+   * work pending that does not answer a quick probe is fenced at once (a black-holed node
+   * costs about 0.5 s, not a TCP timeout), and whatever is still open after
+   * `endTimeoutMillis` is fenced. Idempotent.
    */
   end(): Promise<void> {
-    if (!this.#endPromise) {
-      this.#ending = true;
+    if (this.#endPromise) return this.#endPromise;
+    this.#ending = true;
+    const close = async (): Promise<void> => {
+      this.#closing = true;
       this.#waiters.wakeAll();
-      const detectorStopped = this.#detector?.stop();
-      this.#endPromise = (async () => {
-        await Promise.all([
-          detectorStopped,
-          this.#source.stop().catch((err: unknown) => this.#log('debug', 'discovery stop failed', { error: String(err) })),
-          this.#lag.monitor?.stop(),
-        ]);
-        await this.#pools.endAll({
-          queuedMillis: this.#settings.failoverTimeoutMillis,
-          endTimeoutMillis: this.#settings.endTimeoutMillis ?? 0,
-          probe: this.#probe,
-        });
-        this.#ended = true;
-      })();
-    }
-    return this.#endPromise;
+      const drain = { queuedMillis: this.#settings.failoverTimeoutMillis, endTimeoutMillis: this.#settings.endTimeoutMillis ?? 0, probe: this.#probe };
+      await shutDown({ detector: this.#detector, source: this.#source, lagMonitor: this.#lag.monitor, pools: this.#pools, drain, log: this.#log });
+      this.#ended = true;
+    };
+    if (this.#topology.discovered || this.#waiters.size === 0) return (this.#endPromise = close());
+    const watch = { discovered: () => this.#topology.discovered, wait: (ms: number) => this.#waiters.wait(ms), now: this.#now };
+    return (this.#endPromise = awaitFirstAnswer(watch, this.#settings.endTimeoutMillis || this.#settings.failoverTimeoutMillis).then(close));
   }
 
   #onUpdate(update: TopologyUpdate): void {
-    if (this.#ending) return;
+    if (this.#closing) return;
     this.#lastDiscoveryError = undefined;
     const now = this.#now();
     this.#setTopology(this.#lag.onUpdate(applyUpdate(this.#topology, update, now), update.walPositions, now));
   }
 
   #onDiscoveryError(error: Error, info: { attempt: number; retryInMillis: number }): void {
-    if (this.#ending) return;
+    if (this.#closing) return;
     this.#lastDiscoveryError = error;
     this.#log('warn', 'discovery round failed; keeping the last known topology', {
       error: error.message,
@@ -324,7 +324,7 @@ export class Cluster {
   }
 
   #onLagRound(replayPositions: ReadonlyMap<string, { replay?: bigint | undefined }>): void {
-    if (this.#ending) return;
+    if (this.#closing) return;
     for (const [address, sample] of replayPositions) if (sample.replay !== undefined) this.noteReplayed(address, sample.replay);
     this.#setTopology(this.#lag.measured(this.#topology, this.#topology));
   }
@@ -357,7 +357,7 @@ export class Cluster {
   }
 
   #onDeadPeer(address: string, reason: string): void {
-    if (this.#ending) return;
+    if (this.#closing) return;
     const node = this.#topology.nodes.find((n) => n.address === address);
     this.#log('warn', 'node did not answer the dead-peer probe; fencing it until it answers or the topology changes', { node: address, reason });
     const next = markUnreachable(this.#topology, address, this.#now(), reason);
@@ -371,7 +371,7 @@ export class Cluster {
   }
 
   #onPeerBack(address: string): void {
-    if (this.#ending) return;
+    if (this.#closing) return;
     const node = this.#topology.nodes.find((n) => n.address === address);
     this.#log('info', 'an unreachable node answers again; routing to it resumes', { node: address });
     this.#setTopology(markReachable(this.#topology, address, this.#now()));
@@ -381,7 +381,7 @@ export class Cluster {
   #onConfirmed(pool: NodePool): void {
     // A connection that was already opening when its pool was retired can still pass the
     // role check: it says nothing about where writes go now.
-    if (this.#ending || pool.retired || pool.address !== this.#topology.primary?.address) return;
+    if (this.#closing || pool.retired || pool.address !== this.#topology.primary?.address) return;
     const event = this.#failover.confirmed(pool.node, this.#now());
     if (event) {
       this.#events.emit(undefined, 'failover', [event]);
@@ -395,6 +395,6 @@ export class Cluster {
   }
 
   #waitForChange(ms: number): Promise<void> {
-    return this.#ending ? Promise.resolve() : this.#waiters.wait(ms);
+    return this.#closing ? Promise.resolve() : this.#waiters.wait(ms);
   }
 }
