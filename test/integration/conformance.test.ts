@@ -246,6 +246,18 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
       await ended;
       assert.equal(done, true);
     });
+    pair('statements issued on a new pool, then end() at once: every one completes before end() resolves', async (make) => {
+      const pool = make();
+      const first = pool.query('SELECT $1::text AS name', ['brianc']);
+      const more = Array.from({ length: 5 }, (_, i) => pool.query('SELECT $1::int AS n', [i]));
+      const ended = pool.end();
+      assert.equal(pool.ending, true);
+      await assert.rejects(pool.query('SELECT 1'), { message: 'Cannot use a pool after calling end on the pool' });
+      assert.equal((await first).rows[0].name, 'brianc');
+      assert.deepEqual((await Promise.all(more)).map((r) => r.rows[0].n), [0, 1, 2, 3, 4]);
+      await ended;
+      assert.equal(pool.ended, true);
+    });
     pair('work after end() rejects with pg-pool\'s message (promise and callback)', async (make) => {
       const pool = make();
       await pool.end();

@@ -148,6 +148,39 @@ describe('cluster (state behind a Pool)', () => {
     await assert.rejects(pending, PoolEndedError);
   });
 
+  it("end() before discovery's first answer: what already waits gets that answer, then discovery stops", async () => {
+    const { cluster, source } = setup();
+    const waiting = cluster.waitForPrimary(10_000);
+    const ended = cluster.end();
+    assert.equal(cluster.ending, true);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(source.stopped, false, 'discovery goes on while accepted work waits for its first answer');
+    source.listener!.onUpdate(update(1, P1));
+    assert.equal((await waiting).primary?.name, 'n1');
+    await ended;
+    assert.equal(source.stopped, true);
+    assert.equal(cluster.ended, true);
+  });
+
+  it('end() before discovery ever answers: the wait is bounded (failoverTimeoutMillis here), then what waits fails with PoolEndedError', async () => {
+    const { cluster, source } = setup();
+    const started = Date.now();
+    const waiting = cluster.waitForPrimary(10_000);
+    await cluster.end();
+    const took = Date.now() - started;
+    assert.ok(took >= 900 && took < 3000, `end() took ${took} ms`);
+    await assert.rejects(waiting, PoolEndedError);
+    assert.equal(source.stopped, true);
+  });
+
+  it('end() with nothing waiting, before discovery answers: ends at once', async () => {
+    const { cluster, source } = setup();
+    const started = Date.now();
+    await cluster.end();
+    assert.ok(Date.now() - started < 500);
+    assert.equal(source.stopped, true);
+  });
+
   it('discovery errors keep the topology and are emitted without the listener crashing anything', async () => {
     const { cluster, source, emitters, logs } = setup();
     source.listener!.onUpdate(update(1, P1, R2));
