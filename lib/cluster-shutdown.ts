@@ -1,7 +1,6 @@
 /**
- * How a Cluster shuts down (see `Cluster.end`): the wait that lets statements accepted
- * before `end()` run once discovery first answers, then stopping the background work and
- * ending the node pools within their bounds.
+ * How a Cluster shuts down (see `Cluster.end`): stopping the background work, then ending
+ * the node pools within their bounds.
  * @module
  */
 import type { DiscoverySource } from './discovery/discovery-source.js';
@@ -31,28 +30,4 @@ export async function shutDown(parts: ShutdownParts): Promise<void> {
     parts.lagMonitor?.stop(),
   ]);
   await parts.pools.endAll(parts.drain);
-}
-
-/** What {@link awaitFirstAnswer} watches. */
-export interface FirstAnswerWatch {
-  /** Whether discovery has answered at least once. */
-  discovered(): boolean;
-  /** Resolves after `ms`, or earlier when the topology changes. */
-  wait(ms: number): Promise<void>;
-  /** Current time in ms. */
-  now(): number;
-}
-
-/**
- * Waits, at most `ms`, for discovery's first answer; then one macrotask more, so that the
- * statements that answer woke reach their node pools (checkouts there finish before the
- * node pools end).
- *
- * @param watch the cluster's side
- * @param ms the longest wait
- */
-export async function awaitFirstAnswer(watch: FirstAnswerWatch, ms: number): Promise<void> {
-  const deadline = watch.now() + ms;
-  while (!watch.discovered() && watch.now() < deadline) await watch.wait(deadline - watch.now());
-  await new Promise<void>((resolve) => setImmediate(resolve));
 }

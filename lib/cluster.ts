@@ -12,19 +12,19 @@ import type { DiscoveredNode, TopologyUpdate } from './topology/node.js';
 import { selectPrimary, selectReplica } from './topology/select.js';
 import { ReplayedPositions } from './routing/replayed-positions.js';
 import type { CaughtUpSelection, ReadFallback, ReplicaTieBreak, Selection } from './topology/select.js';
-import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode } from './topology/snapshot.js';
+import { EMPTY_TOPOLOGY, applyUpdate, expireInvalidations, invalidateNode, markReachable, markUnreachable } from './topology/snapshot.js';
 import { LagTracker } from './routing/lag-tracker.js';
 import type { TopologySnapshot } from './topology/snapshot.js';
-import { NoPrimaryError, PoolEndedError } from './errors.js';
+import { PoolEndedError } from './errors.js';
 import { DeadPeerDetector } from './pooling/dead-peer.js';
 import { probeReachable } from './pooling/reachability-probe.js';
 import type { ProbeReachable } from './pooling/reachability-probe.js';
-import { markReachable, markUnreachable } from './topology/snapshot.js';
 import type { Outcome } from './errors.js';
 import { noNodeHint, noNodeState } from './retry/no-node-hint.js';
 import { ChangeWaiters } from './retry/change-waiters.js';
 import type { ClusterSettings } from './cluster-settings.js';
-import { awaitFirstAnswer, shutDown } from './cluster-shutdown.js';
+import { shutDown } from './cluster-shutdown.js';
+import { WaitCounts, awaitFirstAnswer, waitForPrimary } from './cluster-waits.js';
 
 export type { ClusterSettings } from './cluster-settings.js';
 export type { ClusterEmitters } from './cluster-events.js';
@@ -129,7 +129,7 @@ export class Cluster {
 
   /** Requests waiting in the retry loop for a topology change. */
   get waiters(): number {
-    return this.#waiters.size;
+    return this.#waiters.size - this.#waitCounts.count('end');
   }
 
   /** Sums a pg.Pool counter over the node pools (optionally of one role), retiring ones included. */
@@ -232,7 +232,7 @@ export class Cluster {
       select: () => this.select(intent),
       invalidate: (address) => this.#invalidate(address),
       refresh: () => this.#source.refresh(),
-      waitForChange: (ms) => this.#waitForChange(ms),
+      waitForChange: (ms) => (this.#topology.discovered ? this.#waitForChange(ms) : this.#waitCounts.track(intent, this.#waitForChange(ms))),
       isEnding: () => this.#closing,
       now: this.#now,
       backoff: (attempt) =>
@@ -260,19 +260,19 @@ export class Cluster {
    * Resolves with the topology once it names a primary; rejects with NoPrimaryError after
    * `timeoutMillis`, or PoolEndedError when the pool ends first.
    */
-  async waitForPrimary(timeoutMillis: number): Promise<TopologySnapshot> {
-    const deadline = this.#now() + timeoutMillis;
-    for (;;) {
-      if (this.#closing) throw new PoolEndedError();
-      if (this.#topology.primary) return this.#topology;
-      const remaining = deadline - this.#now();
-      if (remaining <= 0) {
-        const why = this.#noNodeHint('primary') ?? (this.#topology.discovered ? 'no primary is listed' : 'discovery has not answered');
-        throw new NoPrimaryError(`no primary after ${timeoutMillis} ms: ${why}`, { cause: this.#lastDiscoveryError });
-      }
-      await this.#waitForChange(remaining);
-    }
+  waitForPrimary(timeoutMillis: number): Promise<TopologySnapshot> {
+    return waitForPrimary({ ...this.#watch, closing: () => this.#closing, noPrimaryHint: () => this.#noNodeHint('primary'), lastDiscoveryError: () => this.#lastDiscoveryError }, timeoutMillis);
   }
+
+  /** What the waits of `cluster-waits` read. */
+  readonly #watch = { topology: () => this.#topology, wait: (ms: number) => this.#waitForChange(ms), now: () => this.#now() };
+
+  /** Statements of a path waiting for discovery's first answer: connections being opened, for the counters (see `WaitCounts`). */
+  undiscovered(intent: 'primary' | 'replica'): number {
+    return this.#topology.discovered ? 0 : this.#waitCounts.count(intent);
+  }
+
+  readonly #waitCounts = new WaitCounts();
 
   /**
    * Stops discovery (aborting the in-flight request), wakes every waiting retry loop (they
@@ -295,7 +295,7 @@ export class Cluster {
       this.#ended = true;
     };
     if (this.#topology.discovered || this.#waiters.size === 0) return (this.#endPromise = close());
-    const watch = { discovered: () => this.#topology.discovered, wait: (ms: number) => this.#waiters.wait(ms), now: this.#now };
+    const watch = { ...this.#watch, wait: (ms: number) => this.#waitCounts.track('end', this.#waitForChange(ms)) };
     return (this.#endPromise = awaitFirstAnswer(watch, this.#settings.endTimeoutMillis || this.#settings.failoverTimeoutMillis).then(close));
   }
 

@@ -64,7 +64,7 @@ export abstract class RoutedPool extends pg.Pool {
   // pg's typings declare the counters and `ending` / `ended` as data properties; pg-consul
   // reports them from the shared cluster through accessors on this prototype (static block).
 
-  /** Connections open (idle or checked out) to the nodes of this path. */
+  /** Connections open or being opened (idle or checked out) to the nodes of this path. */
   declare readonly totalCount: number;
   /** Idle connections of this path. */
   declare readonly idleCount: number;
@@ -89,9 +89,9 @@ export abstract class RoutedPool extends pg.Pool {
       configurable: true,
     });
     Object.defineProperties(RoutedPool.prototype, {
-      totalCount: accessor((p) => p.cluster.count('totalCount', p.#role)),
+      totalCount: accessor((p) => p.cluster.count('totalCount', p.#role) + p.#opening),
       idleCount: accessor((p) => p.cluster.count('idleCount', p.#role)),
-      waitingCount: accessor((p) => p.cluster.count('waitingCount', p.#role) + p.cluster.waiters),
+      waitingCount: accessor((p) => p.cluster.count('waitingCount', p.#role) + Math.max(0, p.cluster.waiters - p.#opening)),
       expiredCount: accessor((p) => p.cluster.count('expiredCount', p.#role)),
       ending: accessor((p) => p.cluster.ending),
       ended: accessor((p) => p.cluster.ended),
@@ -101,6 +101,15 @@ export abstract class RoutedPool extends pg.Pool {
   /** The role whose node pools the counters sum (all roles for the Pool itself). */
   get #role(): 'primary' | 'replica' | undefined {
     return this.countsAllRoles ? undefined : this.intent;
+  }
+
+  /**
+   * Statements waiting for discovery's first answer that count as connections being opened,
+   * as pg-pool counts a checkout that opens a client: up to `max` per path (the rest wait).
+   */
+  get #opening(): number {
+    const opening = (intent: 'primary' | 'replica'): number => Math.min(this.cluster.undiscovered(intent), this.options.max ?? 10);
+    return this.#role ? opening(this.#role) : opening('primary') + opening('replica');
   }
 
   /** Whether counters cover every node pool (the Pool) or only this path's (the views). @internal */

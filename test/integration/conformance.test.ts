@@ -125,6 +125,24 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
       b.release();
       assert.deepEqual([pool.totalCount, pool.idleCount, pool.waitingCount], [1, 1, 0]);
     });
+    pair('a statement on a new pool counts in totalCount at once (a client being opened), not in waitingCount', async (make) => {
+      const pool = make({ idleTimeoutMillis: 1 });
+      const query = pool.query('SELECT 1 AS n');
+      assert.deepEqual([pool.totalCount, pool.idleCount, pool.waitingCount], [1, 0, 0]);
+      assert.equal((await query).rows[0].n, 1);
+      await sleep(20);
+      assert.deepEqual([pool.totalCount, pool.idleCount], [0, 0], 'removed by idleTimeoutMillis');
+      const again = pool.query('SELECT 2 AS n');
+      assert.equal(pool.totalCount, 1);
+      assert.equal((await again).rows[0].n, 2);
+    });
+    pair('30 statements on a new pool with max 9: totalCount 9 and waitingCount 21 at once', async (make) => {
+      const pool = make({ max: 9 });
+      const queries = Array.from({ length: 30 }, () => pool.query('SELECT 1'));
+      assert.deepEqual([pool.totalCount, pool.waitingCount], [9, 21]);
+      await Promise.all(queries);
+      assert.deepEqual([pool.totalCount, pool.idleCount, pool.waitingCount], [9, 9, 0]);
+    });
     pair('a client released with an error is removed', async (make) => {
       const pool = make();
       const c = await pool.connect();

@@ -173,6 +173,19 @@ describe('cluster (state behind a Pool)', () => {
     assert.equal(source.stopped, true);
   });
 
+  it("undiscovered(): a path's retry waits before discovery's first answer, 0 once it answered; end()'s own wait is not a waiter", async () => {
+    const { cluster, source } = setup();
+    const writes = [cluster.retryDeps('primary').waitForChange(10_000), cluster.retryDeps('primary').waitForChange(10_000)];
+    const read = cluster.retryDeps('replica').waitForChange(10_000);
+    assert.deepEqual([cluster.undiscovered('primary'), cluster.undiscovered('replica'), cluster.waiters], [2, 1, 3]);
+    const ended = cluster.end();
+    assert.equal(cluster.waiters, 3, 'end() waits for the first answer without counting as a waiter');
+    source.listener!.onUpdate(update(1, P1));
+    assert.deepEqual([cluster.undiscovered('primary'), cluster.undiscovered('replica')], [0, 0]);
+    await Promise.all([...writes, read, ended]);
+    assert.equal(cluster.waiters, 0);
+  });
+
   it('end() with nothing waiting, before discovery answers: ends at once', async () => {
     const { cluster, source } = setup();
     const started = Date.now();
