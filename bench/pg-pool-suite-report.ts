@@ -68,7 +68,12 @@ export interface SuiteSummary {
 
 const keyOf = (t: MochaTest): string => `${t.file ? basename(t.file) : '?'} › ${t.fullTitle}`;
 const isHook = (t: MochaTest): boolean => /"(before|after)( all| each)?" hook/.test(t.title);
-const firstLine = (err: MochaTest['err']): string => (err?.message ?? err?.stack ?? 'failed').split('\n')[0]!.slice(0, 300);
+/** The error's first line, and where in the suite's test files it was raised (a late callback of another test shows there). */
+function firstLine(err: MochaTest['err']): string {
+  const text = (err?.message ?? err?.stack ?? 'failed').split('\n')[0]!.slice(0, 300);
+  const at = /\/test\/([\w-]+\.js:\d+)/.exec(err?.stack ?? '')?.[1];
+  return at && !text.includes(at) ? `${text} (at ${at})` : text;
+}
 
 function count(run: SuiteRun): RunCounts {
   const outcomes = new Map<string, Outcome>();
