@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { DiscoverySource } from './discovery/discovery-source.js';
 import type { Logger } from './log.js';
 import { NodePool } from './pooling/node-pool.js';
@@ -46,10 +47,8 @@ export class Cluster {
   #topology: TopologySnapshot = EMPTY_TOPOLOGY;
   readonly #pools: NodePoolSet;
   readonly #waiters = new ChangeWaiters();
-  /** `end()` was called (the public `ending`). */
-  #ending = false;
-  /** Shutting down: no discovery, no new node pool; waiting statements fail. */
-  #closing = false;
+  #ending = false; // end() was called (the public `ending`)
+  #closing = false; // shutting down: no discovery, no new node pool, waiting statements fail
   #ended = false;
   #endPromise: Promise<void> | undefined;
   #turn = 0;
@@ -63,6 +62,7 @@ export class Cluster {
   #autoReadDeps: RetryDeps | undefined;
   /** Dead-peer detection, when on. */
   readonly #detector: DeadPeerDetector | undefined;
+  readonly #probe: ProbeReachable;
 
   /**
    * @param settings resolved settings
@@ -93,8 +93,6 @@ export class Cluster {
     }
     this.#probe = probe;
   }
-
-  readonly #probe: ProbeReachable;
 
   /** Starts discovery. Called once, after the Pool and its views exist. */
   start(): void {
@@ -135,6 +133,11 @@ export class Cluster {
   /** Sums a pg.Pool counter over the node pools (optionally of one role), retiring ones included. */
   count(counter: PoolCounter, role?: 'primary' | 'replica'): number {
     return this.#pools.count(counter, role);
+  }
+
+  /** The clients of the node pools (optionally of one role; connecting, idle or checked out), retiring ones included. */
+  clients(role?: 'primary' | 'replica'): pg.Client[] {
+    return this.#pools.clients(role);
   }
 
   /**
@@ -256,10 +259,7 @@ export class Cluster {
     return noNodeHint(intent, setup, noNodeState(this.#topology, this.#lastDiscoveryError));
   }
 
-  /**
-   * Resolves with the topology once it names a primary; rejects with NoPrimaryError after
-   * `timeoutMillis`, or PoolEndedError when the pool ends first.
-   */
+  /** Resolves once the topology names a primary; NoPrimaryError after `timeoutMillis`, PoolEndedError on end (see `cluster-waits`). */
   waitForPrimary(timeoutMillis: number): Promise<TopologySnapshot> {
     return waitForPrimary({ ...this.#watch, closing: () => this.#closing, noPrimaryHint: () => this.#noNodeHint('primary'), lastDiscoveryError: () => this.#lastDiscoveryError }, timeoutMillis);
   }

@@ -24,7 +24,7 @@ function lifecycleOptions(options: pg.PoolOptions): pg.PoolConfig {
 }
 
 /** The members of pg.Pool that pg-consul reports from the shared cluster (as accessors). */
-type ClusterReported = 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount' | 'ending' | 'ended';
+type ClusterReported = 'totalCount' | 'idleCount' | 'waitingCount' | 'expiredCount' | 'ending' | 'ended' | '_clients';
 
 /**
  * The pg.Pool-compatible surface shared by {@link Pool} and its `primary` / `replica` views:
@@ -80,7 +80,7 @@ export abstract class RoutedPool extends pg.Pool {
   static {
     // pg-pool's constructor initialises `ending` / `ended` (`this.ending = false`): the setter
     // ignores that write, so no own data property hides the cluster's state.
-    const accessor = (read: (pool: RoutedPool) => number | boolean): PropertyDescriptor => ({
+    const accessor = (read: (pool: RoutedPool) => unknown): PropertyDescriptor => ({
       get(this: RoutedPool) {
         return read(this);
       },
@@ -95,6 +95,9 @@ export abstract class RoutedPool extends pg.Pool {
       expiredCount: accessor((p) => p.cluster.count('expiredCount', p.#role)),
       ending: accessor((p) => p.cluster.ending),
       ended: accessor((p) => p.cluster.ended),
+      // pg-pool's `_clients` (connecting, idle and checked-out clients), which monitoring code
+      // and pg-pool's own tests read: a fresh array of this path's node-pool clients.
+      _clients: accessor((p) => p.cluster.clients(p.#role)),
     } satisfies Record<ClusterReported, PropertyDescriptor>);
   }
 

@@ -3,6 +3,7 @@
  * or fenced when their node leaves that role, and ended within a bound by `end()`.
  * @module
  */
+import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import type { TopologySnapshot } from '../topology/snapshot.js';
@@ -84,6 +85,16 @@ export class NodePoolSet {
     for (const p of this.#pools.values()) if (!role || p.role === role) sum += p.pg[counter];
     for (const p of this.#retiring) if (!role || p.role === role) sum += p.pg[counter];
     return sum;
+  }
+
+  /**
+   * The clients of the node pools (optionally of one role), retiring ones included.
+   * @param role only pools of this role
+   */
+  clients(role?: 'primary' | 'replica'): pg.Client[] {
+    const out: pg.Client[] = [];
+    for (const p of [...this.#pools.values(), ...this.#retiring]) if (!role || p.role === role) out.push(...p.clients);
+    return out;
   }
 
   /**

@@ -181,6 +181,11 @@ export class NodePool {
     return this.#lastReleaseTick;
   }
 
+  /** Every client this pool created that has not ended: connecting, idle or checked out. */
+  get clients(): readonly pg.Client[] {
+    return [...this.#clients];
+  }
+
   /**
    * Registers a client this pool's Client class just created (called from its constructor).
    * @internal

@@ -143,6 +143,20 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
       await Promise.all(queries);
       assert.deepEqual([pool.totalCount, pool.idleCount, pool.waitingCount], [9, 9, 0]);
     });
+    pair("pg-pool's _clients lists the clients (checked out, idle); ending one fails its pool.query with an error", async (make) => {
+      const pool = make({ max: 1 }) as pg.Pool & { _clients: pg.Client[] };
+      pool.on('error', () => undefined);
+      const c = await pool.connect();
+      assert.deepEqual(pool._clients, [c]);
+      c.release();
+      assert.deepEqual(pool._clients, [c], 'idle clients are listed too');
+      const failed = new Promise<Error | undefined>((res) => pool.query('SELECT pg_sleep(5)', [], (err) => res(err)));
+      await sleep(200);
+      void pool._clients[0]!.end();
+      assert.ok((await failed) instanceof Error);
+      await sleep(20);
+      assert.deepEqual([pool._clients.length, pool.totalCount], [0, 0]);
+    });
     pair('a client released with an error is removed', async (make) => {
       const pool = make();
       const c = await pool.connect();
