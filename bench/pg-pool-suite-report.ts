@@ -131,6 +131,8 @@ export interface ReportContext {
   readonly commit: string;
   readonly hostPort: string;
   readonly failoverTimeoutMillis: string;
+  /** How mocha was run: one process per test file, or one for all. */
+  readonly processes: string;
   readonly date: string;
 }
 
@@ -145,7 +147,7 @@ export function formatReport(summary: SuiteSummary, context: ReportContext): str
   const lines = [
     `# pg-pool's test suite on pg-pool and on pg-consul (${context.date})`,
     '',
-    `node-postgres ${context.commit} (${context.source}), \`packages/pg-pool/test/*.js\`; one PostgreSQL node (PgCluster, no replicas) and the Consul double.`,
+    `node-postgres ${context.commit} (${context.source}), \`packages/pg-pool/test/*.js\`, ${context.processes}; one PostgreSQL node (PgCluster, no replicas) and the Consul double.`,
     `pg-consul: \`discovery: 'consul-health'\`, \`failoverTimeoutMillis\` ${context.failoverTimeoutMillis}, host/port passed by a test: \`${context.hostPort}\`.`,
     '',
     '| run | passing | failing | pending | unhandled rejections | warnings | hook failures | mocha exit |',

@@ -11,8 +11,7 @@
  * double, so the test still means what it says; with `PGPOOL_SUITE_HOST_PORT=ignore` the
  * address is dropped and the pool follows the suite's cluster.
  */
-const path = require('node:path');
-const { Pool } = require(path.join(__dirname, '..', 'dist', 'index.js'));
+const { Pool } = require('../dist/index.js');
 
 const mode = process.env.PGPOOL_SUITE_HOST_PORT || 'register';
 
@@ -20,7 +19,7 @@ const mode = process.env.PGPOOL_SUITE_HOST_PORT || 'register';
 function registerAddress(host, port) {
   const service = `pg-pool-suite-${String(host).replace(/[^A-Za-z0-9]/g, '-')}-${port}`;
   const body = { ID: `${service}/node`, Name: service, Address: host === 'localhost' ? '127.0.0.1' : host, Port: Number(port), Tags: ['master', 'primary'] };
-  fetch(`http://${process.env.CONSUL_HTTP_ADDR}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(body) }).then(
+  globalThis.fetch(`http://${process.env.CONSUL_HTTP_ADDR}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(body) }).then(
     (res) => {
       if (!res.ok) process.stderr.write(`pg-pool-suite shim: registering ${service} answered ${res.status}\n`);
     },

@@ -7,7 +7,7 @@
  * run, and every test that passes on pg-pool but fails on pg-consul with its error; writes
  * the same to `bench/results/<timestamp>-pg-pool-suite.md`.
  *
- * `npx tsx bench/pg-pool-suite.ts [--node-postgres=PATH] [--out=DIR] [--no-build] [--only=FILE,…]`
+ * `npx tsx bench/pg-pool-suite.ts [--node-postgres=PATH] [--out=DIR] [--no-build] [--only=FILE,…] [--one-process]`
  *
  * - `PATH` (or `NODE_POSTGRES_DIR`): a node-postgres checkout (with `packages/pg-pool/test`)
  *   or a bare git directory of it (its `HEAD` is read with `git archive`). The test files
@@ -24,18 +24,24 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConsulDouble } from '../lib/testing/consul-double.js';
 import { PgCluster } from '../lib/testing/pg-cluster.js';
 import { advertise } from '../test/support/advertise.js';
 import { formatReport, summarize } from './pg-pool-suite-report.js';
-import type { MochaJson, SuiteEvent, SuiteRun } from './pg-pool-suite-report.js';
+import type { MochaJson, MochaTest, SuiteEvent, SuiteRun } from './pg-pool-suite-report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVICE = 'pg-pool-suite';
 const RUN_LIMIT_MS = 10 * 60_000;
 const flag = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+/**
+ * `--one-process`: all files in one mocha process, as pg-pool's own `npm test` does. By
+ * default each file runs in its own process, so that a late callback of a failing test
+ * cannot fail a test of another file (the suite's tests call back after they ended).
+ */
+const isolate = !process.argv.includes('--one-process');
 /** `--only=index.js,events.js`: run these test files only (while working on one divergence). */
 const only = flag('only')?.split(',');
 
@@ -103,8 +109,9 @@ function preparePackage(scratch: string, flavour: SuiteRun['flavour'], source: S
 
 /** Runs mocha on one package directory; resolves with its JSON report and the recorded events. */
 async function runMocha(dir: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<{ json: MochaJson | undefined; events: SuiteEvent[]; exit: string; stderr: string }> {
-  const output = join(dir, 'mocha.json');
-  const eventsFile = join(dir, 'events.jsonl');
+  const name = files.length === 1 ? basename(files[0]!, '.js') : 'all';
+  const output = join(dir, `${name}.mocha.json`);
+  const eventsFile = join(dir, `${name}.events.jsonl`);
   const mocha = join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
   const hooks = join(ROOT, 'bench', 'pg-pool-suite-hooks.cjs');
   const args = [mocha, '--exit', '--require', hooks, '--reporter', 'json', '--reporter-option', `output=${output}`, ...files];
@@ -127,6 +134,30 @@ async function runMocha(dir: string, files: readonly string[], env: NodeJS.Proce
         .map((l) => JSON.parse(l) as SuiteEvent)
     : [];
   return { json, events, exit, stderr };
+}
+
+/** Runs the tasks one after the other. */
+async function sequentially<T>(tasks: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
+  const out: T[] = [];
+  for (const task of tasks) out.push(await task());
+  return out;
+}
+
+/** One run's outcome from the runs of its files: reports concatenated, the non-zero exits named. */
+function mergeRuns(results: ReadonlyArray<Awaited<ReturnType<typeof runMocha>>>, names: readonly string[]): Omit<SuiteRun, 'flavour'> {
+  const reports = results.map((r) => r.json).filter((j): j is MochaJson => j !== undefined);
+  const all = (key: 'tests' | 'passes' | 'failures' | 'pending'): MochaTest[] => reports.flatMap((j) => j[key]);
+  const json: MochaJson | undefined =
+    reports.length === 0
+      ? undefined
+      : { stats: { tests: all('tests').length, passes: all('passes').length, pending: all('pending').length, failures: all('failures').length }, tests: all('tests'), passes: all('passes'), failures: all('failures'), pending: all('pending') };
+  const failed = results.flatMap((r, i) => (r.exit === '0' ? [] : [`${r.exit} (${names[i]})`]));
+  return {
+    json,
+    events: results.flatMap((r) => r.events),
+    exit: failed.length === 0 ? '0' : failed.join(', '),
+    stderr: results.filter((r) => r.json === undefined).map((r) => r.stderr).join('\n'),
+  };
 }
 
 /** The environment of each flavour: the PG variables the suite relies on, plus discovery for pg-consul. */
@@ -163,8 +194,9 @@ async function main(): Promise<void> {
     for (const flavour of ['pg-pool', 'pg-consul'] as const) {
       const { dir, files } = preparePackage(scratch, flavour, source);
       console.log(`running pg-pool's suite on ${flavour} (${files.length} files)…`);
-      const result = await runMocha(dir, files, env[flavour]);
-      runs.push({ flavour, ...result });
+      const groups = isolate ? files.map((f) => [f]) : [files];
+      const results = await sequentially(groups.map((g) => () => runMocha(dir, g, env[flavour])));
+      runs.push({ flavour, ...mergeRuns(results, groups.map((g) => (g.length === 1 ? basename(g[0]!) : 'all files'))) });
     }
   } finally {
     await consul.stop();
@@ -178,6 +210,7 @@ async function main(): Promise<void> {
     commit: source.commit,
     hostPort: process.env['PGPOOL_SUITE_HOST_PORT'] ?? 'register',
     failoverTimeoutMillis: process.env['PGCONSUL_FAILOVER_TIMEOUT_MS'] ?? '1000',
+    processes: isolate ? 'one mocha process per test file' : 'all files in one mocha process',
     date: new Date().toISOString(),
   });
   const outDir = flag('out') ?? join(ROOT, 'bench', 'results');
