@@ -129,6 +129,8 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 export interface ReportContext {
   readonly source: string;
   readonly commit: string;
+  /** pg-consul's commit (`+ changes` when the work tree differs from it). */
+  readonly pgConsul: string;
   readonly hostPort: string;
   readonly failoverTimeoutMillis: string;
   /** How mocha was run: one process per test file, or one for all. */
@@ -148,7 +150,7 @@ export function formatReport(summary: SuiteSummary, context: ReportContext): str
     `# pg-pool's test suite on pg-pool and on pg-consul (${context.date})`,
     '',
     `node-postgres ${context.commit} (${context.source}), \`packages/pg-pool/test/*.js\`, ${context.processes}; one PostgreSQL node (PgCluster, no replicas) and the Consul double.`,
-    `pg-consul: \`discovery: 'consul-health'\`, \`failoverTimeoutMillis\` ${context.failoverTimeoutMillis}, host/port passed by a test: \`${context.hostPort}\`.`,
+    `pg-consul ${context.pgConsul}: \`discovery: 'consul-health'\`, \`failoverTimeoutMillis\` ${context.failoverTimeoutMillis}, host/port passed by a test: \`${context.hostPort}\`.`,
     '',
     '| run | passing | failing | pending | unhandled rejections | warnings | hook failures | mocha exit |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

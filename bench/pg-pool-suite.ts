@@ -205,7 +205,10 @@ async function main(): Promise<void> {
   }
   const summary = summarize(runs);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib', 'bench/pg-pool-suite-shim.cjs'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
   const report = formatReport(summary, {
+    pgConsul: dirty ? `${head} + changes` : head,
     source: source.description,
     commit: source.commit,
     hostPort: process.env['PGPOOL_SUITE_HOST_PORT'] ?? 'register',
