@@ -85,10 +85,11 @@ function adoptable(options: PgConsulErrorOptions): (Error & Record<string, unkno
  */
 export class PgConsulError extends Error {
   /**
-   * The underlying error's code when this error stands for one that has a code (see the
-   * class description), else {@link pgConsulCode}.
+   * When this error stands for an underlying pg or Node error (see the class description),
+   * that error's `code` — `undefined` when it has none, as pg's own `Connection terminated
+   * unexpectedly` — else {@link pgConsulCode}. Always set: {@link pgConsulCode}.
    */
-  readonly code: string;
+  readonly code: string | undefined;
   /** pg-consul's stable machine-readable code. */
   readonly pgConsulCode: PgConsulErrorCode;
   /** pg-consul's description (what it tried, for how long, what it means for the outcome). */
@@ -116,7 +117,7 @@ export class PgConsulError extends Error {
     super(underlying?.message ?? message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     const underlyingCode = underlying?.code;
-    this.code = typeof underlyingCode === 'string' && underlyingCode !== '' ? underlyingCode : code;
+    this.code = underlying === undefined ? code : typeof underlyingCode === 'string' && underlyingCode !== '' ? underlyingCode : undefined;
     this.pgConsulCode = code;
     this.pgConsulMessage = message;
     this.outcome = options.outcome ?? 'not-executed';
@@ -357,6 +358,24 @@ const hookErrors = new WeakSet<object>();
  */
 export function markHookError(err: unknown): void {
   if (typeof err === 'object' && err !== null) hookErrors.add(err);
+}
+
+/** pg-consul's own codeless connect-phase errors that a retry elsewhere can cure. */
+const transientConnectErrors = new WeakSet<object>();
+
+/**
+ * Records that `err` (raised by pg-consul while getting a connection, without a code) is
+ * transient: the checkout is retried, e.g. on a node pool closed because its node lost its role.
+ * @internal
+ */
+export function markTransientConnectError<E extends object>(err: E): E {
+  transientConnectErrors.add(err);
+  return err;
+}
+
+/** Whether `err` was marked by {@link markTransientConnectError}. @internal */
+export function isTransientConnectError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && transientConnectErrors.has(err);
 }
 
 /** Whether `err` was raised by an application hook (see {@link markHookError}). @internal */

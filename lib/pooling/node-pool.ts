@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ConnectionFencedError, NotWritableError, markHookError } from '../errors.js';
+import { ConnectionFencedError, NotWritableError, markHookError, markTransientConnectError } from '../errors.js';
 import type { DiscoveredNode } from '../topology/node.js';
 import { nodePoolConfig } from './node-config.js';
 import { NODE_POOL, destroySocket, fencedError, isInRecovery, markFenced, roleAwareClient } from './role-aware-client.js';
@@ -319,8 +319,8 @@ export class NodePool {
 
   #retiredError(): Error {
     if (this.#fenced !== undefined) return new ConnectionFencedError(this.address, this.#fenced, false);
-    // No code: classified as a connect-time failure, i.e. retryable on the next selection.
-    return new Error(`the connection pool of ${this.node.address} was closed: the node lost its ${this.role} role`);
+    // Marked transient: retried on the next selection (it has no code).
+    return markTransientConnectError(new Error(`the connection pool of ${this.node.address} was closed: the node lost its ${this.role} role`));
   }
 }
 

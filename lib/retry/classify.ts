@@ -6,6 +6,7 @@ import {
   PoolEndedError,
   TransactionOutcomeUnknownError,
   isHookError,
+  isTransientConnectError,
 } from '../errors.js';
 import type { Outcome } from '../errors.js';
 
@@ -55,6 +56,18 @@ export const NOT_EXECUTED_RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set([
  * nothing ran.
  */
 export const SHUTDOWN_SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P05']);
+
+/**
+ * Messages of pg's and pg-pool's codeless errors for a connection lost or timed out while it
+ * was being made (or during the role check): a node going away, worth a retry.
+ */
+export const CONNECT_LOST_MESSAGES: ReadonlySet<string> = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Connection terminated due to connection timeout',
+  'timeout expired',
+  'Query read timeout',
+]);
 
 /**
  * Node.js / pg connection-level error codes (no SQLSTATE): the connection could not be
@@ -179,9 +192,14 @@ export function classify(
   if (phase === 'acquire') {
     // Refused / unreachable / timed out / terminated during connect: nothing was sent.
     const code = nodeCodeOf(err);
-    // pg's own connect errors (connection timeout, terminated during startup) carry no code.
-    // Other coded errors (TLS certificate problems…) will not go away by retrying.
-    const retryable = code === undefined || NETWORK_ERROR_CODES.has(code) || err instanceof AggregateError;
+    // pg's own connection-lost errors (connect timeout, terminated during startup) carry no
+    // code: they are known by their message. Any other codeless error (TLS or SASL
+    // configuration, a custom Client's own failure) and other coded errors (TLS certificate
+    // problems…) will not go away by retrying: they fail the checkout unchanged, as in pg.Pool.
+    const retryable =
+      err instanceof AggregateError ||
+      isTransientConnectError(err) ||
+      (code === undefined ? err instanceof Error && CONNECT_LOST_MESSAGES.has(err.message) : NETWORK_ERROR_CODES.has(code));
     return { outcome: 'not-executed', retryable, invalidatesNode: false, refreshTopology: retryable };
   }
   const code = nodeCodeOf(err);

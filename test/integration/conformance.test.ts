@@ -390,6 +390,22 @@ describe('pg-pool conformance (integration: real PostgreSQL; pg.Pool vs pg-consu
         c.release();
       }
     });
+    pair('a codeless error from the Client\'s connect fails the checkout at once with that very error', async (make) => {
+      const refusal = new Error('the custom Client refuses to connect');
+      class RefusingClient extends pg.Client {}
+      // pg-pool calls connect(callback); the promise form is there for completeness.
+      (RefusingClient.prototype as unknown as { connect: (cb?: (err: Error) => void) => Promise<void> | undefined }).connect = function (cb) {
+        if (cb === undefined) return Promise.reject(refusal);
+        setImmediate(() => cb(refusal));
+        return undefined;
+      };
+      const pool = make({ Client: RefusingClient } as unknown as pg.PoolConfig);
+      const started = Date.now();
+      await assert.rejects(pool.connect(), (e) => e === refusal);
+      await assert.rejects(pool.query('SELECT 1'), (e) => e === refusal);
+      assert.ok(Date.now() - started < 1_000, `failed at once (${Date.now() - started} ms), not retried`);
+      assert.equal(pool.totalCount, 0);
+    });
     pair('the log option receives pg-pool\'s log lines', async (make) => {
       const lines: unknown[] = [];
       const pool = make({ log: (...args: unknown[]) => lines.push(args[0]) } as pg.PoolConfig);

@@ -42,14 +42,15 @@ describe('errors: identity of the errors that stand for an underlying failure', 
       assert.ok(String(err.stack).startsWith(`${name}: terminating connection`), 'the stack names the class');
     });
 
-    it(`${name} takes Node's code and message (ECONNREFUSED); keeps pg-consul's code when the cause has none`, () => {
+    it(`${name} takes Node's code and message (ECONNREFUSED); no code when the cause has none, as pg's error`, () => {
       const err = make(refused());
       assert.equal(err.code, 'ECONNREFUSED');
       assert.equal(err.message, 'connect ECONNREFUSED 127.0.0.1:5432');
       assert.equal(err.sqlState, undefined);
       assert.equal(err.severity, undefined);
       const bare = make(new Error('Connection terminated unexpectedly'));
-      assert.equal(bare.code, bare.pgConsulCode);
+      assert.equal(bare.code, undefined);
+      assert.ok(bare.pgConsulCode.startsWith('PGCONSUL_'));
       assert.equal(bare.message, 'Connection terminated unexpectedly');
     });
 

@@ -11,6 +11,7 @@ import {
   TransactionOutcomeUnknownError,
   isHookError,
   markHookError,
+  markTransientConnectError,
 } from '../../../lib/errors.js';
 
 interface Case {
@@ -83,6 +84,15 @@ describe('retry/classify: pg-pool checkout refusals surface unchanged', () => {
     assert.deepEqual({ ...classify(new Error('timeout exceeded when trying to connect'), 'acquire', 'primary') }, NOT_RETRIED);
     assert.deepEqual({ ...classify(new Error('timeout exceeded when trying to connect'), 'acquire', 'replica') }, NOT_RETRIED);
   });
+  it('codeless connect errors: only pg\'s connection-lost ones and pg-consul\'s transient ones are retried', () => {
+    for (const m of ['Connection terminated unexpectedly', 'Connection terminated', 'timeout expired', 'Query read timeout']) {
+      assert.equal(classify(new Error(m), 'acquire', 'primary').retryable, true, m);
+    }
+    for (const m of ['The server does not support SSL connections', 'Temporary connection failure']) {
+      assert.deepEqual({ ...classify(new Error(m), 'acquire', 'primary') }, NOT_RETRIED, m);
+    }
+    assert.equal(classify(markTransientConnectError(new Error('pool closed')), 'acquire', 'primary').retryable, true);
+  });
   it('a new connection\'s connect timeout still is (the node may be gone)', () => {
     assert.equal(classify(new Error('Connection terminated due to connection timeout'), 'acquire', 'primary').retryable, true);
   });
@@ -90,7 +100,7 @@ describe('retry/classify: pg-pool checkout refusals surface unchanged', () => {
     const hook = new Error('verify says no');
     markHookError(hook);
     assert.deepEqual({ ...classify(hook, 'acquire', 'primary') }, NOT_RETRIED);
-    assert.equal(classify(new Error('verify says no'), 'acquire', 'primary').retryable, true);
+    assert.equal(classify(new Error('verify says no'), 'acquire', 'primary').retryable, false, 'a codeless error pg never raises is not a network failure');
     assert.equal(isHookError(hook), true);
     assert.equal(isHookError('text'), false);
   });
