@@ -2,9 +2,11 @@
  * Overhead benchmark: plain `pg.Pool` against pg-consul on the same real PostgreSQL, for the
  * primary path (`pool.query` vs a pg.Pool on the primary) and the replica path
  * (`pool.replica.query` vs a pg.Pool on the replica), with `SELECT 1` and a ~1 KB row, at
- * several concurrency levels. Rounds are interleaved (A B, B A, A B, …) and the ratio is the
- * median of per-round throughput ratios, so slow drifts of a shared machine cancel out.
- * An A/A case (pg.Pool against a second, identical pg.Pool) shows the noise floor.
+ * several concurrency levels. Every case runs twice: `alternating` rounds (A B, B A, A B, …)
+ * and `simultaneous` rounds (A and B at the same time on one event loop, so bursts of load
+ * from elsewhere hit both alike); the ratio is the median of per-round throughput ratios, so
+ * slow drifts of a shared machine cancel out. A/A cases (pg.Pool against a second, identical
+ * pg.Pool, at concurrency 1 and the pool size) show the noise floor of each pairing.
  * @module
  */
 import pg from 'pg';
@@ -13,6 +15,7 @@ import { ConsulDouble } from '../lib/testing/consul-double.js';
 import { PgCluster } from '../lib/testing/pg-cluster.js';
 import type { BenchConfig } from './config.js';
 import { concat, drive, median, percentile, round } from './stats.js';
+import type { DriveResult } from './stats.js';
 
 /** A statement the overhead benchmark runs. */
 export interface OverheadStatement {
@@ -56,6 +59,14 @@ export interface OverheadCase {
   readonly concurrency: number;
   /** `primary` (`pool.query`), `replica` (`pool.replica.query`) or `calibration` (pg.Pool vs pg.Pool). */
   readonly path: 'primary' | 'replica' | 'calibration';
+  /**
+   * How A and B shared the machine: `alternating` — one after the other within a round (A B,
+   * then B A); `simultaneous` — both at once on the same event loop for the whole round, so
+   * whatever else loads the machine hits both alike (the B/A ratio of a round then compares
+   * their costs under the very same conditions). CPU time per statement is not measured
+   * per client in that case (one process).
+   */
+  readonly pairing: 'alternating' | 'simultaneous';
   /** The plain pg.Pool (A). */
   readonly baseline: OverheadClientStats;
   /** pg-consul (B), or the second pg.Pool for calibration. */
@@ -145,6 +156,10 @@ export async function runOverhead(config: BenchConfig, log: (line: string) => vo
     for (const c of Object.values(clients)) await drive(() => c.query('SELECT 1'), poolMax, Math.max(50, o.warmupMillis), 20 * poolMax);
 
     const cases: OverheadCase[] = [];
+    const record = (result: Omit<OverheadCase, 'path'>, path: OverheadCase['path'], a: Client, b: Client): void => {
+      cases.push({ ...result, path });
+      log(`overhead ${result.pairing} ${result.statement} c=${result.concurrency} ${path}: ${a.label} ${result.baseline.opsPerSec.toFixed(0)}/s, ${b.label} ${result.candidate.opsPerSec.toFixed(0)}/s, ratio ${result.ratio.toFixed(3)}`);
+    };
     const plan: { path: OverheadCase['path']; a: Client; b: Client }[] = [
       { path: 'primary', a: clients.pgPrimary, b: clients.consulPrimary },
       { path: 'replica', a: clients.pgReplica, b: clients.consulReplica },
@@ -152,17 +167,17 @@ export async function runOverhead(config: BenchConfig, log: (line: string) => vo
     for (const st of OVERHEAD_STATEMENTS) {
       for (const c of o.concurrencies) {
         for (const { path, a, b } of plan) {
-          const result = await compare(a, b, st, c, o);
-          cases.push({ ...result, path });
-          log(`overhead ${st.id} c=${c} ${path}: ${a.label} ${result.baseline.opsPerSec.toFixed(0)}/s, ${b.label} ${result.candidate.opsPerSec.toFixed(0)}/s, ratio ${result.ratio.toFixed(3)} (rounds ${result.ratioRounds.map((r) => r.toFixed(3)).join(' ')})`);
+          for (const pairing of ['alternating', 'simultaneous'] as const) record(await compare(a, b, st, c, o, pairing), path, a, b);
         }
       }
     }
     if (config.mode !== 'smoke') {
       const st = OVERHEAD_STATEMENTS[0]!;
-      const result = await compare(clients.pgPrimary, clients.pgPrimary2, st, 1, o);
-      cases.push({ ...result, path: 'calibration' });
-      log(`overhead calibration (pg.Pool vs pg.Pool) ${st.id} c=1: ratio ${result.ratio.toFixed(3)} (rounds ${result.ratioRounds.map((r) => r.toFixed(3)).join(' ')})`);
+      for (const c of [1, poolMax]) {
+        for (const pairing of ['alternating', 'simultaneous'] as const) {
+          record(await compare(clients.pgPrimary, clients.pgPrimary2, st, c, o, pairing), 'calibration', clients.pgPrimary, clients.pgPrimary2);
+        }
+      }
     }
     return { rounds: o.rounds, roundMillis: o.roundMillis, poolMax, serverVersion, cases };
   } finally {
@@ -178,6 +193,7 @@ async function compare(
   st: OverheadStatement,
   concurrency: number,
   o: BenchConfig['overhead'],
+  pairing: OverheadCase['pairing'],
 ): Promise<Omit<OverheadCase, 'path'>> {
   const runs = new Map<Client, { tput: number[]; cpu: number[]; lat: Float64Array[]; ops: number; errors: number }>([
     [a, { tput: [], cpu: [], lat: [], ops: 0, errors: 0 }],
@@ -189,8 +205,15 @@ async function compare(
   for (let r = 0; r < o.rounds; r++) {
     const order = r % 2 === 0 ? [a, b] : [b, a];
     const tput = new Map<Client, number>();
-    for (const c of order) {
-      const res = await drive(() => c.query(st.text), concurrency, o.roundMillis, o.maxOpsPerRound);
+    const results =
+      pairing === 'simultaneous'
+        ? await Promise.all(order.map((c) => drive(() => c.query(st.text), concurrency, o.roundMillis, o.maxOpsPerRound)))
+        : await order.reduce<Promise<DriveResult[]>>(
+            async (done, c) => [...(await done), await drive(() => c.query(st.text), concurrency, o.roundMillis, o.maxOpsPerRound)],
+            Promise.resolve([]),
+          );
+    for (const [k, c] of order.entries()) {
+      const res = results[k]!;
       const acc = runs.get(c)!;
       acc.tput.push(res.opsPerSec);
       acc.cpu.push(res.cpuMicrosPerOp);
@@ -212,12 +235,13 @@ async function compare(
       p99Ms: round(percentile(all, 99), 4),
       ops: acc.ops,
       errors: acc.errors,
-      cpuMicrosPerOp: round(median(acc.cpu), 3),
+      cpuMicrosPerOp: pairing === 'simultaneous' ? Number.NaN : round(median(acc.cpu), 3),
     };
   };
   return {
     statement: st.id,
     concurrency,
+    pairing,
     baseline: stats(a),
     candidate: stats(b),
     ratio: round(median(ratios), 4),

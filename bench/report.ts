@@ -73,18 +73,29 @@ export function markdownSummary(r: BenchResults): string {
     out.push('## Overhead: pg-consul vs plain pg.Pool');
     out.push('');
     out.push(
-      `PostgreSQL ${o.serverVersion} on loopback, pools of ${o.poolMax}; ${o.rounds} interleaved rounds of ${o.roundMillis} ms per client (A B, B A, …). Ratio = median of per-round throughput ratios pg-consul / pg.Pool (target ≥ 0.99). "+µs/stmt" = 10⁶/B − 10⁶/A at the median throughputs (extra wall time per statement of the aggregate throughput). "CPU µs/stmt" = the process's CPU time per statement, median over rounds (less sensitive to other load). The A/A row (pg.Pool against an identical pg.Pool) shows the noise floor of the ratio.`,
+      `PostgreSQL ${o.serverVersion} on loopback, pools of ${o.poolMax}; ${o.rounds} rounds of ${o.roundMillis} ms per case. Ratio = median of per-round throughput ratios pg-consul / pg.Pool (target ≥ 0.99). "+µs/stmt" = 10⁶/B − 10⁶/A at the median throughputs (extra wall time per statement of the aggregate throughput). The A/A rows (pg.Pool against an identical pg.Pool) show the noise floor of the ratio.`,
     );
     out.push('');
-    out.push('| statement | conc. | path | pg.Pool stmt/s | pg-consul stmt/s | ratio | per-round ratios (min / quartiles / max) | +µs/stmt | CPU µs/stmt (A / B) | p50 ms (A / B) | p99 ms (A / B) |');
-    out.push('|---|---:|---|---:|---:|---:|---|---:|---|---|---|');
-    for (const c of o.cases) {
-      const extraMicros = 1e6 / c.candidate.opsPerSec - 1e6 / c.baseline.opsPerSec;
-      out.push(
-        `| ${c.statement} | ${c.concurrency} | ${c.path === 'calibration' ? 'A/A: pg.Pool vs pg.Pool' : c.path} | ${num(c.baseline.opsPerSec)} | ${num(c.candidate.opsPerSec)} | **${c.ratio.toFixed(3)}** | ${spread(c.ratioRounds)} | ${extraMicros.toFixed(1)} | ${c.baseline.cpuMicrosPerOp.toFixed(2)} / ${c.candidate.cpuMicrosPerOp.toFixed(2)} | ${c.baseline.p50Ms.toFixed(3)} / ${c.candidate.p50Ms.toFixed(3)} | ${c.baseline.p99Ms.toFixed(3)} / ${c.candidate.p99Ms.toFixed(3)} |`,
-      );
+    const tables: Array<[OverheadResult['cases'][number]['pairing'], string]> = [
+      ['alternating', 'Alternating: A then B within a round (A B, B A, …). "CPU µs/stmt" = the process\'s CPU time per statement, median over rounds.'],
+      ['simultaneous', 'Simultaneous: A and B run at the same time on one event loop for the whole round (each at the given concurrency), so load from elsewhere hits both alike; no per-client CPU time.'],
+    ];
+    for (const [pairing, caption] of tables) {
+      const cases = o.cases.filter((c) => (c.pairing ?? 'alternating') === pairing);
+      if (cases.length === 0) continue;
+      out.push(`### ${caption}`);
+      out.push('');
+      out.push('| statement | conc. | path | pg.Pool stmt/s | pg-consul stmt/s | ratio | per-round ratios (min / quartiles / max) | +µs/stmt | CPU µs/stmt (A / B) | p50 ms (A / B) | p99 ms (A / B) | p99 ratio |');
+      out.push('|---|---:|---|---:|---:|---:|---|---:|---|---|---|---:|');
+      for (const c of cases) {
+        const extraMicros = 1e6 / c.candidate.opsPerSec - 1e6 / c.baseline.opsPerSec;
+        const cpu = Number.isNaN(c.baseline.cpuMicrosPerOp) ? '—' : `${c.baseline.cpuMicrosPerOp.toFixed(2)} / ${c.candidate.cpuMicrosPerOp.toFixed(2)}`;
+        out.push(
+          `| ${c.statement} | ${c.concurrency} | ${c.path === 'calibration' ? 'A/A: pg.Pool vs pg.Pool' : c.path} | ${num(c.baseline.opsPerSec)} | ${num(c.candidate.opsPerSec)} | **${c.ratio.toFixed(3)}** | ${spread(c.ratioRounds)} | ${extraMicros.toFixed(1)} | ${cpu} | ${c.baseline.p50Ms.toFixed(3)} / ${c.candidate.p50Ms.toFixed(3)} | ${c.baseline.p99Ms.toFixed(3)} / ${c.candidate.p99Ms.toFixed(3)} | ${(c.candidate.p99Ms / c.baseline.p99Ms).toFixed(3)} |`,
+        );
+      }
+      out.push('');
     }
-    out.push('');
   }
   if (r.failover) {
     const f = r.failover;

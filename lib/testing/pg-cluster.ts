@@ -439,7 +439,17 @@ export class PgCluster {
    */
   async query(name: string, sql: string, params: unknown[] = [], opts: { database?: string } = {}): Promise<Record<string, unknown>[]> {
     const node = this.node(name);
-    const client = new pg.Client({ host: node.host, port: node.port, user: 'postgres', database: opts.database ?? 'postgres', connectionTimeoutMillis: 10_000 });
+    // Bounded like everything else: a statement that blocks (a commit waiting for a
+    // synchronous standby that is gone…) fails after 30 s instead of hanging its caller.
+    const client = new pg.Client({
+      host: node.host,
+      port: node.port,
+      user: 'postgres',
+      database: opts.database ?? 'postgres',
+      connectionTimeoutMillis: 10_000,
+      statement_timeout: 30_000,
+      query_timeout: 35_000,
+    });
     client.on('error', () => {});
     await client.connect();
     try {

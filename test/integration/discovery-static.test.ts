@@ -112,7 +112,11 @@ describe('static host discovery (integration: real PostgreSQL, no Consul)', func
       const tStart = Date.now();
       await change(oldPrimary, newPrimary);
       const tPromoted = Date.now();
-      await sleep(1_500);
+      const onNew = (): boolean => load.writes.some((w) => !w.error && w.port === portOf(newPrimary));
+      // Bounded wait for the first write on the new primary (its assertion below says how long
+      // it took), then a while of writes there.
+      for (const deadline = Date.now() + 10_000; !onNew() && Date.now() < deadline; ) await sleep(20);
+      await sleep(1_000);
       await load.stop();
       const after = load.summary(tPromoted);
       const all = load.summary();
