@@ -125,6 +125,26 @@ function fixedVerdict(err: unknown): Classification | undefined {
 }
 
 /**
+ * A checkout failure without a SQLSTATE (refused, unreachable, timed out, terminated during
+ * connect; or refused by pg-pool or the app's hooks): nothing was sent.
+ */
+function classifyConnectFailure(err: unknown): Classification {
+  // pg-pool's checkout timeout (connectionTimeoutMillis, pool full): the pool is busy, not
+  // the node gone; and the app's own verify / onConnect refusals: surfaced as pg.Pool does.
+  if (isCheckoutTimeout(err) || isHookError(err)) return NOT_RETRYABLE_NOT_EXECUTED;
+  const code = nodeCodeOf(err);
+  // pg's own connection-lost errors (connect timeout, terminated during startup) carry no
+  // code: they are known by their message. Any other codeless error (TLS or SASL
+  // configuration, a custom Client's own failure) and other coded errors (TLS certificate
+  // problems…) will not go away by retrying: they fail the checkout unchanged, as in pg.Pool.
+  const retryable =
+    err instanceof AggregateError ||
+    isTransientConnectError(err) ||
+    (code === undefined ? err instanceof Error && CONNECT_LOST_MESSAGES.has(err.message) : NETWORK_ERROR_CODES.has(code));
+  return { outcome: 'not-executed', retryable, invalidatesNode: false, refreshTopology: retryable };
+}
+
+/**
  * Decides, from the error's SQLSTATE or Node error code and the phase it happened in,
  * whether the statement ran and whether to retry. Pure; never looks at message text where a
  * code exists.
@@ -186,22 +206,7 @@ export function classify(
     // The server ran the statement and answered with an error (constraint, syntax, …).
     return NOT_RETRYABLE;
   }
-  // pg-pool's checkout timeout (connectionTimeoutMillis, pool full): the pool is busy, not
-  // the node gone; and the app's own verify / onConnect refusals: surfaced as pg.Pool does.
-  if (phase === 'acquire' && (isCheckoutTimeout(err) || isHookError(err))) return NOT_RETRYABLE_NOT_EXECUTED;
-  if (phase === 'acquire') {
-    // Refused / unreachable / timed out / terminated during connect: nothing was sent.
-    const code = nodeCodeOf(err);
-    // pg's own connection-lost errors (connect timeout, terminated during startup) carry no
-    // code: they are known by their message. Any other codeless error (TLS or SASL
-    // configuration, a custom Client's own failure) and other coded errors (TLS certificate
-    // problems…) will not go away by retrying: they fail the checkout unchanged, as in pg.Pool.
-    const retryable =
-      err instanceof AggregateError ||
-      isTransientConnectError(err) ||
-      (code === undefined ? err instanceof Error && CONNECT_LOST_MESSAGES.has(err.message) : NETWORK_ERROR_CODES.has(code));
-    return { outcome: 'not-executed', retryable, invalidatesNode: false, refreshTopology: retryable };
-  }
+  if (phase === 'acquire') return classifyConnectFailure(err);
   const code = nodeCodeOf(err);
   const lost = connectionLost || (code !== undefined && NETWORK_ERROR_CODES.has(code)) || isQueryReadTimeout(err);
   if (!lost) return NOT_RETRYABLE_NOT_EXECUTED;
