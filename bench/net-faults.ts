@@ -100,6 +100,19 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Ends plain pg.Pools within a bound, then destroys the sockets of whatever they still hold:
+ * a pg.Pool has no keepalive or connect bound, so a client hung on a black-holed node (whose
+ * namespace is then removed) would keep this process alive for ever. pg-pool's `_clients` is
+ * its list of clients; the bench reaches into it only to let the process exit.
+ */
+async function endPlainPools(pools: readonly pg.Pool[]): Promise<void> {
+  await within(Promise.all(pools.map((p) => p.end())), 3_000);
+  for (const p of pools) {
+    for (const c of (p as unknown as { _clients: Array<{ connection?: { stream?: { destroy(): void } } }> })._clients) c.connection?.stream?.destroy();
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -169,7 +182,7 @@ function clients(env: Env): Client[] {
   const plainW = new pg.Pool({ ...node('node1'), user, password, database, max: MAX });
   const plainR = new pg.Pool({ ...node('node3'), user, password, database, max: MAX });
   for (const p of [plainW, plainR]) p.on('error', () => {});
-  out.push({ name: 'pg.Pool', description: `plain pg.Pool (max ${MAX}, pg defaults) on node1, reads on node3`, write: (t, v) => plainW.query(t, v), read: (t) => plainR.query(t), end: async () => void (await Promise.all([plainW.end(), plainR.end()])) });
+  out.push({ name: 'pg.Pool', description: `plain pg.Pool (max ${MAX}, pg defaults) on node1, reads on node3`, write: (t, v) => plainW.query(t, v), read: (t) => plainR.query(t), end: () => endPlainPools([plainW, plainR]) });
   const hosts = env.cluster.nodes.map((n) => n.host);
   const ports = env.cluster.nodes.map((n) => n.port);
   const pjs = (attrs: 'primary' | 'prefer-standby'): postgres.Sql =>
@@ -184,7 +197,7 @@ function clients(env: Env): Client[] {
     const hw = new pg.Pool({ host: '127.0.0.1', port: env.haproxy.primaryPort, user, password, database, max: MAX });
     const hr = new pg.Pool({ host: '127.0.0.1', port: env.haproxy.replicasPort, user, password, database, max: MAX });
     for (const p of [hw, hr]) p.on('error', () => {});
-    out.push({ name: 'haproxy', description: `pg.Pool (max ${MAX}) behind HAProxy (inter 3s fall 3 rise 2, on-marked-down shutdown-sessions)`, write: (t, v) => hw.query(t, v), read: (t) => hr.query(t), end: async () => void (await Promise.all([hw.end(), hr.end()])) });
+    out.push({ name: 'haproxy', description: `pg.Pool (max ${MAX}) behind HAProxy (inter 3s fall 3 rise 2, on-marked-down shutdown-sessions)`, write: (t, v) => hw.query(t, v), read: (t) => hr.query(t), end: () => endPlainPools([hw, hr]) });
   }
   return out;
 }

@@ -129,8 +129,18 @@ async function main(): Promise<void> {
   log(`bench: wrote ${written.json}, ${written.markdown}${written.svg ? `, ${written.svg}` : ''}`);
 }
 
+/**
+ * After the network-fault benchmark, postgres.js still holds the sockets of its callers hung
+ * on the black-holed node: its `end({ timeout })` ends them (a FIN that is never answered)
+ * but never destroys them, and the lab's namespaces are gone, so they would keep this
+ * process alive for ever. Everything pg-consul and pg.Pool opened is closed by then.
+ */
+function exitAfterNetFaults(): void {
+  if (process.argv.some((a) => a.startsWith('--only=') && a.includes('net-faults'))) process.exit();
+}
+
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((err: unknown) => {
+  main().then(exitAfterNetFaults, (err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   });
