@@ -14,6 +14,7 @@ import { Pool } from '../lib/index.js';
 import { ConsulDouble } from '../lib/testing/consul-double.js';
 import { PgCluster } from '../lib/testing/pg-cluster.js';
 import type { BenchConfig } from './config.js';
+import { pinCpus } from './cpu-pinning.js';
 import { concat, drive, median, percentile, round } from './stats.js';
 import type { DriveResult } from './stats.js';
 
@@ -87,6 +88,8 @@ export interface OverheadResult {
   readonly poolMax: number;
   /** `SHOW server_version`. */
   readonly serverVersion: string;
+  /** How PostgreSQL and the benchmark shared the CPUs (see bench/cpu-pinning.ts). */
+  readonly cpuPinning?: string;
   /** The comparisons. */
   readonly cases: readonly OverheadCase[];
 }
@@ -109,6 +112,10 @@ export async function runOverhead(config: BenchConfig, log: (line: string) => vo
   const poolMax = Math.max(...o.concurrencies);
   const [cluster, consul] = await Promise.all([PgCluster.start({ replicas: 1 }), ConsulDouble.start()]);
   const pools: { end(): Promise<void> }[] = [];
+  // Quick and full runs pin PostgreSQL and this process to different CPUs (smoke runs in CI
+  // leave the machine alone).
+  const pinning = config.mode === 'smoke' ? { description: 'not pinned (smoke run)', restore: () => {} } : pinCpus(cluster.nodes.map((n) => n.dataDir));
+  log(`overhead: ${pinning.description}`);
   try {
     const primary = cluster.node(cluster.primaryName());
     const replica = cluster.nodes.find((n) => n.name !== primary.name)!;
@@ -179,8 +186,9 @@ export async function runOverhead(config: BenchConfig, log: (line: string) => vo
         }
       }
     }
-    return { rounds: o.rounds, roundMillis: o.roundMillis, poolMax, serverVersion, cases };
+    return { rounds: o.rounds, roundMillis: o.roundMillis, poolMax, serverVersion, cpuPinning: pinning.description, cases };
   } finally {
+    pinning.restore();
     await Promise.all(pools.map((p) => p.end().catch(() => {})));
     await consul.stop();
     await cluster.destroy();

@@ -73,7 +73,7 @@ export function markdownSummary(r: BenchResults): string {
     out.push('## Overhead: pg-consul vs plain pg.Pool');
     out.push('');
     out.push(
-      `PostgreSQL ${o.serverVersion} on loopback, pools of ${o.poolMax}; ${o.rounds} rounds of ${o.roundMillis} ms per case. Ratio = median of per-round throughput ratios pg-consul / pg.Pool (target ≥ 0.99). "+µs/stmt" = 10⁶/B − 10⁶/A at the median throughputs (extra wall time per statement of the aggregate throughput). The A/A rows (pg.Pool against an identical pg.Pool) show the noise floor of the ratio.`,
+      `PostgreSQL ${o.serverVersion} on loopback, pools of ${o.poolMax}${o.cpuPinning === undefined ? '' : `, ${o.cpuPinning}`}; ${o.rounds} rounds of ${o.roundMillis} ms per case. Ratio = median of per-round throughput ratios pg-consul / pg.Pool (target ≥ 0.99). "+µs/stmt" = 10⁶/B − 10⁶/A at the median throughputs (extra wall time per statement of the aggregate throughput). The A/A rows (pg.Pool against an identical pg.Pool) show the noise floor of the ratio.`,
     );
     out.push('');
     const tables: Array<[OverheadResult['cases'][number]['pairing'], string]> = [
