@@ -33,17 +33,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * unexpectedly'. At most one per run, as the loop runs one step at a time.
  */
 function unexpected(errors: unknown[]): unknown[] {
-  // Prisma wraps it (PrismaClientKnownRequestError) keeping its code; Drizzle wraps it
-  // (DrizzleQueryError) as its cause.
+  // Prisma wraps it (PrismaClientKnownRequestError, P2039 for a 57P01 as with pg.Pool) with
+  // the adapter's error in meta.driverAdapterError, whose cause has pg's code; Drizzle wraps
+  // it (DrizzleQueryError) as its cause.
   const isUnknown = (e: unknown): boolean => {
-    const x = e as { code?: unknown; cause?: unknown; message?: unknown } | null;
+    const x = e as { code?: unknown; cause?: unknown; message?: unknown; meta?: { driverAdapterError?: unknown } } | null;
     return (
       e instanceof OutcomeUnknownError ||
       (x as { pgConsulCode?: unknown } | null)?.pgConsulCode === 'PGCONSUL_OUTCOME_UNKNOWN' ||
       x?.code === '57P01' ||
       x?.code === '57P02' ||
       (typeof x?.message === 'string' && x.message.includes('Connection terminated unexpectedly')) ||
-      (x?.cause !== undefined && isUnknown(x.cause))
+      (x?.cause !== undefined && isUnknown(x.cause)) ||
+      (x?.meta?.driverAdapterError !== undefined && isUnknown(x.meta.driverAdapterError))
     );
   };
   const inFlight = errors.filter(isUnknown);
